@@ -1,0 +1,46 @@
+"""Shared fixtures: one parametrization over every device, skipping those that cannot run here."""
+import os
+import shutil
+
+# numba.cuda runs on its simulator where there is no GPU; this must be set before numba loads.
+if shutil.which("nvidia-smi") is None and not os.path.exists("/dev/nvidia0"):
+    os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from needle_edu.backend_ndarray import devices  # noqa: E402
+
+ALL_DEVICE_NAMES = [d.name for d in devices.all_devices()]
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def require(device):
+    """Skip the calling test, naming the reason, when ``device`` cannot run here."""
+    if not device.enabled():
+        pytest.skip(f"{device.name}: {device.reason}")
+    return device
+
+
+@pytest.fixture(params=ALL_DEVICE_NAMES)
+def device(request):
+    return require(devices.device(request.param))
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def tolerance(dtype):
+    return dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+
+
+def is_slow(device):
+    """numba_cuda on the simulator runs each thread block in Python: keep its problems tiny."""
+    return device.name == "numba_cuda" and SIMULATED
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,135 @@
+"""Each device's flat kernels, called directly, against numpy on the same inputs.
+
+This is the contract of ``backend_numpy``'s docstring; ``test_ndarray_conformance.py``
+checks the same devices one layer up, through ``NDArray``.
+"""
+import numpy as np
+import pytest
+from conftest import is_slow, tolerance
+
+from needle_edu.backend_ndarray import backend_numpy as reference
+
+
+def buffer(mod, values, dtype):
+    values = np.ascontiguousarray(values, dtype=dtype).reshape(-1)
+    out = mod.Array(values.size, dtype)
+    mod.from_numpy(values, out)
+    return out
+
+
+def read(mod, a):
+    return mod.to_numpy(a, (a.size,), (1,), 0)
+
+
+def strided_case(rng, slow):
+    """A base buffer and a strided view of it: some strides zero, some negative."""
+    shape = (3, 2, 4) if slow else (5, 3, 7)
+    base = rng.standard_normal(200 if not slow else 60)
+    strides = (8, 0, -1) if slow else (30, 0, -2)
+    offset = 20 if not slow else 10
+    return base, shape, strides, offset
+
+
+def numpy_view(base, shape, strides, offset):
+    return np.lib.stride_tricks.as_strided(
+        base[offset:], shape, tuple(s * base.itemsize for s in strides))
+
+
+def test_buffer_roundtrip_and_fill(device, dtype, rng):
+    mod = device.module
+    values = rng.standard_normal(37).astype(dtype)
+    a = buffer(mod, values, dtype)
+    assert a.size == 37 and a.dtype == dtype
+    np.testing.assert_array_equal(read(mod, a), values)
+    mod.fill(a, 2.5)
+    np.testing.assert_array_equal(read(mod, a), np.full(37, 2.5, dtype))
+    empty = mod.Array(0, dtype)
+    assert read(mod, empty).shape == (0,)
+
+
+def test_to_numpy_strided(device, dtype, rng):
+    mod = device.module
+    base, shape, strides, offset = strided_case(rng, is_slow(device))
+    base = base.astype(dtype)
+    got = mod.to_numpy(buffer(mod, base, dtype), shape, strides, offset)
+    np.testing.assert_array_equal(got, numpy_view(base, shape, strides, offset))
+
+
+def test_compact(device, dtype, rng):
+    mod = device.module
+    base, shape, strides, offset = strided_case(rng, is_slow(device))
+    base = base.astype(dtype)
+    out = mod.Array(int(np.prod(shape)), dtype)
+    mod.compact(buffer(mod, base, dtype), out, shape, strides, offset)
+    np.testing.assert_array_equal(read(mod, out), numpy_view(base, shape, strides, offset).reshape(-1))
+
+
+def test_setitem(device, dtype, rng):
+    mod = device.module
+    shape, strides, offset = (3, 4), (-10, 2), 25
+    base = rng.standard_normal(40).astype(dtype)
+    values = rng.standard_normal(12).astype(dtype)
+    out = buffer(mod, base, dtype)
+    mod.ewise_setitem(buffer(mod, values, dtype), out, shape, strides, offset)
+    expected = base.copy()
+    numpy_view(expected, shape, strides, offset)[...] = values.reshape(shape)
+    np.testing.assert_array_equal(read(mod, out), expected)
+    mod.scalar_setitem(12, -7.0, out, shape, strides, offset)
+    numpy_view(expected, shape, strides, offset)[...] = -7.0
+    np.testing.assert_array_equal(read(mod, out), expected)
+
+
+@pytest.mark.parametrize("op", reference.BINARY_OPS)
+def test_binary(device, dtype, op, rng):
+    mod = device.module
+    n = 50 if is_slow(device) else 1001
+    a = rng.uniform(0.5, 2.0, n).astype(dtype)
+    b = rng.uniform(0.5, 2.0, n).astype(dtype)
+    b[::3] = a[::3]  # equal elements, so comparisons see ties
+    scalar = 1.25
+    expected = getattr(reference, f"ewise_{op}")
+    ref_out, out = reference.Array(n, dtype), mod.Array(n, dtype)
+    expected(buffer(reference, a, dtype), buffer(reference, b, dtype), ref_out)
+    getattr(mod, f"ewise_{op}")(buffer(mod, a, dtype), buffer(mod, b, dtype), out)
+    np.testing.assert_allclose(read(mod, out), ref_out.array, **tolerance(dtype))
+    getattr(reference, f"scalar_{op}")(buffer(reference, a, dtype), scalar, ref_out)
+    getattr(mod, f"scalar_{op}")(buffer(mod, a, dtype), scalar, out)
+    np.testing.assert_allclose(read(mod, out), ref_out.array, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("op", reference.UNARY_OPS)
+def test_unary(device, dtype, op, rng):
+    mod = device.module
+    n = 50 if is_slow(device) else 1001
+    a = rng.uniform(0.1, 3.0, n).astype(dtype)
+    ref_out, out = reference.Array(n, dtype), mod.Array(n, dtype)
+    getattr(reference, f"ewise_{op}")(buffer(reference, a, dtype), ref_out)
+    getattr(mod, f"ewise_{op}")(buffer(mod, a, dtype), out)
+    np.testing.assert_allclose(read(mod, out), ref_out.array, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("op", ["reduce_sum", "reduce_max"])
+@pytest.mark.parametrize("dims", [(1, 7, 1), (3, 5, 1), (1, 4, 6), (2, 3, 5), (4, 1, 3), (2, 33, 3)])
+def test_reduce(device, dtype, op, dims, rng):
+    mod = device.module
+    outer, reduce, inner = dims
+    a = rng.standard_normal(outer * reduce * inner).astype(dtype)
+    out = mod.Array(outer * inner, dtype)
+    getattr(mod, op)(buffer(mod, a, dtype), out, outer, reduce, inner)
+    block = a.reshape(outer, reduce, inner)
+    expected = block.sum(axis=1) if op == "reduce_sum" else block.max(axis=1)
+    np.testing.assert_allclose(read(mod, out), expected.reshape(-1), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dims", [(1, 1, 1, 1), (1, 5, 3, 7), (3, 4, 6, 5), (2, 17, 33, 9), (1, 64, 64, 64)])
+def test_matmul(device, dtype, dims, rng):
+    mod = device.module
+    batch, m, n, p = dims
+    if is_slow(device) and m * n * p > 5000:
+        pytest.skip("numba_cuda on the simulator: large matmuls take minutes")
+    a = rng.standard_normal((batch, m, n)).astype(dtype)
+    b = rng.standard_normal((batch, n, p)).astype(dtype)
+    out = mod.Array(batch * m * p, dtype)
+    mod.matmul(buffer(mod, a, dtype), buffer(mod, b, dtype), out, batch, m, n, p)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else tolerance(dtype)
+    np.testing.assert_allclose(read(mod, out), (a @ b).reshape(-1), **tol)
