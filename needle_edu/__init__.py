@@ -1,0 +1,9 @@
+"""needle_edu: a PyTorch-like deep learning library that students build, one notebook at a time.
+
+Layers, bottom up: ``backend_ndarray`` (NDArray and the device kernels), then autograd, ops,
+and the ``nn``, ``optim``, ``data`` and ``train`` modules built on them.
+"""
+from .backend_ndarray import (Device, DeviceUnavailableError, NDArray, all_devices, cpu,
+                              cpu_numba, cpu_numpy, cuda, cuda_numba, default_device, device)
+
+__version__ = "0.1.0"

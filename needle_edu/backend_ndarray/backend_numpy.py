@@ -21,7 +21,11 @@ The protocol. A device module exposes a buffer class and flat kernels on it:
 Every buffer handed to a kernel is compact and of the right size and dtype: ``NDArray``
 checks all of that before any kernel runs, so kernels stay flat loops.
 """
+import math
+
 import numpy as np
+
+from . import kernel_checks as check
 
 BINARY_OPS = ("add", "mul", "div", "power", "maximum", "eq", "ne", "lt", "le", "gt", "ge")
 UNARY_OPS = ("neg", "log", "exp", "tanh", "sqrt")
@@ -50,10 +54,12 @@ def _strided(buffer, shape, strides, offset, writeable=False):
 
 
 def from_numpy(a, out):
+    check.sizes("from_numpy", a.size, out)
     out.array[:] = a
 
 
 def to_numpy(a, shape, strides, offset):
+    check.view("to_numpy", a, shape, strides, offset)
     return _strided(a.array, shape, strides, offset).copy()
 
 
@@ -62,14 +68,21 @@ def fill(out, val):
 
 
 def compact(a, out, shape, strides, offset):
+    check.same_dtype("compact", a, out)
+    check.view("compact", a, shape, strides, offset)
+    check.sizes("compact", math.prod(shape), out)
     out.array[:] = _strided(a.array, shape, strides, offset).reshape(-1)
 
 
 def ewise_setitem(a, out, shape, strides, offset):
+    check.same_dtype("ewise_setitem", a, out)
+    check.view("ewise_setitem", out, shape, strides, offset)
+    check.sizes("ewise_setitem", math.prod(shape), a)
     _strided(out.array, shape, strides, offset, writeable=True)[...] = a.array.reshape(shape)
 
 
 def scalar_setitem(size, val, out, shape, strides, offset):
+    check.view("scalar_setitem", out, shape, strides, offset)
     _strided(out.array, shape, strides, offset, writeable=True)[...] = val
 
 
@@ -81,37 +94,46 @@ _BINARY = {
 _UNARY = {"neg": np.negative, "log": np.log, "exp": np.exp, "tanh": np.tanh, "sqrt": np.sqrt}
 
 
-def _binary_kernels(ufunc):
+def _binary_kernels(name, ufunc):
     def ewise(a, b, out):
+        check.same_dtype(f"ewise_{name}", a, b, out)
+        check.sizes(f"ewise_{name}", out.size, a, b)
         out.array[:] = ufunc(a.array, b.array)
 
     def scalar(a, val, out):
+        check.same_dtype(f"scalar_{name}", a, out)
+        check.sizes(f"scalar_{name}", out.size, a)
         out.array[:] = ufunc(a.array, a.array.dtype.type(val))
 
     return ewise, scalar
 
 
-def _unary_kernel(ufunc):
+def _unary_kernel(name, ufunc):
     def ewise(a, out):
+        check.same_dtype(f"ewise_{name}", a, out)
+        check.sizes(f"ewise_{name}", out.size, a)
         ufunc(a.array, out=out.array)
 
     return ewise
 
 
 for _name, _ufunc in _BINARY.items():
-    globals()[f"ewise_{_name}"], globals()[f"scalar_{_name}"] = _binary_kernels(_ufunc)
+    globals()[f"ewise_{_name}"], globals()[f"scalar_{_name}"] = _binary_kernels(_name, _ufunc)
 for _name, _ufunc in _UNARY.items():
-    globals()[f"ewise_{_name}"] = _unary_kernel(_ufunc)
+    globals()[f"ewise_{_name}"] = _unary_kernel(_name, _ufunc)
 
 
 def reduce_sum(a, out, outer, reduce, inner):
+    check.blocks("reduce_sum", a, out, outer, reduce, inner)
     out.array[:] = a.array.reshape(outer, reduce, inner).sum(axis=1).reshape(-1)
 
 
 def reduce_max(a, out, outer, reduce, inner):
+    check.blocks("reduce_max", a, out, outer, reduce, inner)
     out.array[:] = a.array.reshape(outer, reduce, inner).max(axis=1).reshape(-1)
 
 
 def matmul(a, b, out, batch, m, n, p):
+    check.matmul(a, b, out, batch, m, n, p)
     np.matmul(a.array.reshape(batch, m, n), b.array.reshape(batch, n, p),
               out=out.array.reshape(batch, m, p))

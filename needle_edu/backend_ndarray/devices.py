@@ -61,22 +61,6 @@ class Device:
     def __hash__(self):
         return hash(self.name)
 
-    # Factories on the device, as in PyTorch's torch.empty(..., device=...).
-    def empty(self, shape, dtype="float32"):
-        from .ndarray import NDArray
-        return NDArray.make(shape, device=self, dtype=dtype)
-
-    def full(self, shape, fill_value, dtype="float32"):
-        array = self.empty(shape, dtype)
-        array.fill(fill_value)
-        return array
-
-    def zeros(self, shape, dtype="float32"):
-        return self.full(shape, 0.0, dtype)
-
-    def ones(self, shape, dtype="float32"):
-        return self.full(shape, 1.0, dtype)
-
 
 _DEVICES = {
     d.name: d
