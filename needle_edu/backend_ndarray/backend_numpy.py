@@ -98,12 +98,12 @@ def _binary_kernels(name, ufunc):
     def ewise(a, b, out):
         check.same_dtype(f"ewise_{name}", a, b, out)
         check.sizes(f"ewise_{name}", out.size, a, b)
-        out.array[:] = ufunc(a.array, b.array)
+        ufunc(a.array, b.array, out=out.array)
 
     def scalar(a, val, out):
         check.same_dtype(f"scalar_{name}", a, out)
         check.sizes(f"scalar_{name}", out.size, a)
-        out.array[:] = ufunc(a.array, a.array.dtype.type(val))
+        ufunc(a.array, a.array.dtype.type(val), out=out.array)
 
     return ewise, scalar
 
