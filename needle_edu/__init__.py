@@ -2,8 +2,12 @@
 
 Layers, bottom up: ``backend_ndarray`` (NDArray and the device kernels), then autograd, ops,
 and the ``nn``, ``optim``, ``data`` and ``train`` modules built on them.
+Ops are called one way, through their module: ``ndl.ops.summation(x, axes=0)``; Tensor
+operators and methods (``x + y``, ``x @ w``, ``x.sum()``) apply the same ops.
 """
 from .backend_ndarray import (Device, DeviceUnavailableError, NDArray, all_devices, cpu,
                               cpu_numba, cpu_numpy, cuda, cuda_numba, default_device, device)
+from . import autograd, gradcheck, ops
+from .autograd import Tensor, TensorTuple, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"

@@ -8,8 +8,14 @@ if shutil.which("nvidia-smi") is None and not os.path.exists("/dev/nvidia0"):
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from needle_edu.backend_ndarray import devices  # noqa: E402
+
+# First calls compile numba kernels, so no per-example deadline; CI runs a fixed set of examples.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ALL_DEVICE_NAMES = [d.name for d in devices.all_devices()]
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"

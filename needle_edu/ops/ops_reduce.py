@@ -1,0 +1,153 @@
+"""Reductions: sum, mean, max and log-sum-exp over axes, and the softmax family built on them.
+
+A reduced element came from many inputs, so its gradient is broadcast back over the
+reduced axes (and weighted: equally for mean, by softmax for logsumexp, to the argmax for max).
+"""
+import math
+
+from ..autograd import Tensor, TensorOp
+from ..backend_ndarray.ndarray import _normalize_axes
+from .ops_elementwise import exp
+
+
+class Reduction(TensorOp):
+    """Shared by the reductions: ``axes`` (None for all, an int, or a tuple) and ``keepdims``."""
+
+    def __init__(self, axes=None, keepdims=False):
+        self.axes, self.keepdims = axes, keepdims
+
+    def check_inputs(self, a):
+        self.axes_of(a.shape)
+
+    def axes_of(self, shape):
+        """The reduced axes of an input of ``shape``, as non-negative ints."""
+        return _normalize_axes(self.axes, len(shape), self.name)
+
+    def expand(self, grad, shape):
+        """``grad`` (the reduced shape) broadcast back to the input's ``shape``."""
+        axes = self.axes_of(shape)
+        kept_shape = tuple(1 if i in axes else d for i, d in enumerate(shape))
+        return grad.reshape(kept_shape).broadcast_to(shape)
+
+
+class Summation(Reduction):
+    """The sum over ``axes``. Every input element gets the gradient of its sum."""
+
+    def compute(self, a):
+        return a.sum(self.axes_of(a.shape), keepdims=self.keepdims)
+
+    def gradient(self, out_grad, node):
+        return self.expand(out_grad, node.inputs[0].shape)
+
+
+def summation(a, axes=None, keepdims=False):
+    return Summation(axes, keepdims)(a)
+
+
+class Mean(Reduction):
+    """The mean over ``axes``. Every input element gets the gradient of its mean over the count."""
+
+    def count(self, shape):
+        return math.prod(shape[i] for i in self.axes_of(shape))
+
+    def compute(self, a):
+        return a.sum(self.axes_of(a.shape), keepdims=self.keepdims) / self.count(a.shape)
+
+    def gradient(self, out_grad, node):
+        shape = node.inputs[0].shape
+        return self.expand(out_grad, shape) / self.count(shape)
+
+
+def mean(a, axes=None, keepdims=False):
+    return Mean(axes, keepdims)(a)
+
+
+class Max(Reduction):
+    """The maximum over ``axes``. The gradient goes to the elements equal to the maximum,
+    split equally among ties (as PyTorch's amax does)."""
+
+    def compute(self, a):
+        return a.max(self.axes_of(a.shape), keepdims=self.keepdims)
+
+    def gradient(self, out_grad, node):
+        a = node.inputs[0].cached_data
+        axes = self.axes_of(a.shape)
+        is_max = a == self.expand(node.detach(), a.shape).cached_data
+        share = is_max / is_max.sum(axes, keepdims=True).broadcast_to(a.shape)
+        return self.expand(out_grad, a.shape) * Tensor.make_const(share)
+
+
+def max(a, axes=None, keepdims=False):  # noqa: A001  (the op's name, as in needle and numpy)
+    return Max(axes, keepdims)(a)
+
+
+class LogSumExp(Reduction):
+    """log(sum(exp(a))) over ``axes``, computed as m + log(sum(exp(a - m))) with m the maximum,
+    so no exp overflows. Its gradient is the softmax of ``a`` over ``axes``."""
+
+    def compute(self, a):
+        axes = self.axes_of(a.shape)
+        shift = a.max(axes, keepdims=True)
+        out = (a - shift.broadcast_to(a.shape)).exp().sum(axes, keepdims=True).log() + shift
+        return out if self.keepdims else out.reshape(tuple(d for i, d in enumerate(a.shape) if i not in axes))
+
+    def gradient(self, out_grad, node):
+        a = node.inputs[0]
+        return self.expand(out_grad, a.shape) * exp(a - self.expand(node, a.shape))
+
+
+def logsumexp(a, axes=None, keepdims=False):
+    return LogSumExp(axes, keepdims)(a)
+
+
+def _minus_max(a, axis):
+    """``a`` minus its maximum along ``axis``: at most 0, and exact for nearby values."""
+    return a - a.max(axis, keepdims=True).broadcast_to(a.shape)
+
+
+class AxisOp(TensorOp):
+    """Shared by LogSoftmax and Softmax: a normalization along one ``axis``."""
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def check_inputs(self, a):
+        _normalize_axes(self.axis, a.ndim, self.name)
+
+
+class LogSoftmax(AxisOp):
+    """a - logsumexp(a) over ``axis``: log-probabilities, computed from a - max(a), which is exact.
+
+    Its gradient is ``out_grad - softmax * sum(out_grad)`` over the axis.
+    """
+
+    def compute(self, a):
+        shifted = _minus_max(a, self.axis)
+        return shifted - shifted.exp().sum(self.axis, keepdims=True).log().broadcast_to(a.shape)
+
+    def gradient(self, out_grad, node):
+        total = out_grad.sum(self.axis, keepdims=True).broadcast_to(out_grad.shape)
+        return out_grad - exp(node) * total
+
+
+def log_softmax(a, axis=-1):
+    return LogSoftmax(axis)(a)
+
+
+class Softmax(AxisOp):
+    """exp(a) / sum(exp(a)) over ``axis``, with the maximum subtracted first so nothing overflows.
+
+    Its gradient is ``s * (out_grad - sum(out_grad * s))`` over the axis, with s the output.
+    """
+
+    def compute(self, a):
+        e = _minus_max(a, self.axis).exp()
+        return e / e.sum(self.axis, keepdims=True).broadcast_to(a.shape)
+
+    def gradient(self, out_grad, node):
+        total = (out_grad * node).sum(self.axis, keepdims=True).broadcast_to(out_grad.shape)
+        return node * (out_grad - total)
+
+
+def softmax(a, axis=-1):
+    return Softmax(axis)(a)
