@@ -48,7 +48,7 @@ def _merge_dims(shape, strides):
     return tuple(merged_shape) or (1,), tuple(merged_strides) or (1,)
 
 
-def _normalize_axes(axes, ndim, op):
+def normalize_axes(axes, ndim, op):
     """Axes as a tuple of non-negative ints, each in range and none repeated."""
     if axes is None:
         return tuple(range(ndim))
@@ -231,10 +231,10 @@ class NDArray:
     def permute(self, *axes):
         """A view with the axes reordered: result axis i is this array's axis ``axes[i]``."""
         axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        if sorted(_normalize_axes(axes, self.ndim, "permute")) != list(range(self.ndim)):
+        if sorted(normalize_axes(axes, self.ndim, "permute")) != list(range(self.ndim)):
             raise ValueError(f"permute: axes {axes} are not a permutation of {self.ndim} axes "
                              f"(shape {self._shape})")
-        axes = _normalize_axes(axes, self.ndim, "permute")
+        axes = normalize_axes(axes, self.ndim, "permute")
         return self.as_strided(tuple(self._shape[a] for a in axes),
                                tuple(self._strides[a] for a in axes))
 
@@ -251,7 +251,7 @@ class NDArray:
 
     def flip(self, axes=None):
         """A view with the order of elements reversed along ``axes`` (all by default)."""
-        axes = _normalize_axes(axes, self.ndim, "flip")
+        axes = normalize_axes(axes, self.ndim, "flip")
         strides, offset = list(self._strides), self._offset
         for axis in axes:
             if self._shape[axis] > 0:
@@ -449,7 +449,7 @@ class NDArray:
 
     # ---------------------------------------------------------------- reductions
     def _reduce(self, axis, keepdims, op):
-        axes = _normalize_axes(axis, self.ndim, op)
+        axes = normalize_axes(axis, self.ndim, op)
         kept = tuple(i for i in range(self.ndim) if i not in axes)
         out_shape = tuple(1 if i in axes else d for i, d in enumerate(self._shape)) if keepdims \
             else tuple(self._shape[i] for i in kept)
@@ -538,4 +538,4 @@ def ones(shape, device=None, dtype="float32"):
     return full(shape, 1.0, device, dtype)
 
 
-__all__ = ["NDArray", "Device", "array", "empty", "full", "zeros", "ones", "broadcast_shapes"]
+__all__ = ["NDArray", "Device", "normalize_axes", "array", "empty", "full", "zeros", "ones", "broadcast_shapes"]

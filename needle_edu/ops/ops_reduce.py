@@ -6,7 +6,7 @@ reduced axes (and weighted: equally for mean, by softmax for logsumexp, to the a
 import math
 
 from ..autograd import Tensor, TensorOp
-from ..backend_ndarray.ndarray import _normalize_axes
+from ..backend_ndarray.ndarray import normalize_axes
 from .ops_elementwise import exp
 
 
@@ -21,7 +21,7 @@ class Reduction(TensorOp):
 
     def axes_of(self, shape):
         """The reduced axes of an input of ``shape``, as non-negative ints."""
-        return _normalize_axes(self.axes, len(shape), self.name)
+        return normalize_axes(self.axes, len(shape), self.name)
 
     def expand(self, grad, shape):
         """``grad`` (the reduced shape) broadcast back to the input's ``shape``."""
@@ -112,7 +112,7 @@ class AxisOp(TensorOp):
         self.axis = axis
 
     def check_inputs(self, a):
-        _normalize_axes(self.axis, a.ndim, self.name)
+        normalize_axes(self.axis, a.ndim, self.name)
 
 
 class LogSoftmax(AxisOp):

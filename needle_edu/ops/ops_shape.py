@@ -10,7 +10,7 @@ import numpy as np
 
 from ..autograd import TensorOp
 from ..backend_ndarray import zeros
-from ..backend_ndarray.ndarray import _normalize_axes
+from ..backend_ndarray.ndarray import normalize_axes
 
 
 class Transpose(TensorOp):
@@ -28,7 +28,7 @@ class Transpose(TensorOp):
     def check_inputs(self, a):
         if a.ndim < 2:
             raise ValueError(f"{self.name}: needs at least 2 dimensions, got shape {a.shape}")
-        if self.axes is not None and len(_normalize_axes(self.axes, a.ndim, self.name)) != 2:
+        if self.axes is not None and len(normalize_axes(self.axes, a.ndim, self.name)) != 2:
             raise ValueError(f"{self.name}: axes must be two axes, got {self.axes}")
 
     def compute(self, a):
@@ -49,7 +49,7 @@ class Permute(TensorOp):
         self.axes = tuple(axes)
 
     def check_inputs(self, a):
-        if sorted(_normalize_axes(self.axes, a.ndim, self.name)) != list(range(a.ndim)):
+        if sorted(normalize_axes(self.axes, a.ndim, self.name)) != list(range(a.ndim)):
             raise ValueError(f"{self.name}: axes {self.axes} are not a permutation of the axes "
                              f"of shape {a.shape}")
 
@@ -57,7 +57,7 @@ class Permute(TensorOp):
         return a.permute(self.axes)
 
     def gradient(self, out_grad, node):
-        order = _normalize_axes(self.axes, out_grad.ndim, self.name)
+        order = normalize_axes(self.axes, out_grad.ndim, self.name)
         return permute(out_grad, sorted(range(len(order)), key=order.__getitem__))
 
 
@@ -183,7 +183,7 @@ class Flip(TensorOp):
         self.axes = axes
 
     def check_inputs(self, a):
-        _normalize_axes(self.axes, a.ndim, self.name)
+        normalize_axes(self.axes, a.ndim, self.name)
 
     def compute(self, a):
         return a.flip(self.axes)
@@ -233,13 +233,13 @@ class DilationOp(TensorOp):
         self.dilation = dilation
 
     def check_inputs(self, a):
-        _normalize_axes(self.axes, a.ndim, self.name)
+        normalize_axes(self.axes, a.ndim, self.name)
         if not isinstance(self.dilation, numbers.Integral) or self.dilation < 0:
             raise ValueError(f"{self.name}: dilation must be a non-negative int, got {self.dilation}")
 
     def _index(self, ndim):
         """Where the original elements sit in the dilated array."""
-        axes = _normalize_axes(self.axes, ndim, self.name)
+        axes = normalize_axes(self.axes, ndim, self.name)
         return tuple(slice(None, None, self.dilation + 1) if i in axes else slice(None) for i in range(ndim))
 
 
@@ -247,7 +247,7 @@ class Dilate(DilationOp):
     """Insert ``dilation`` zeros after every element along ``axes``. The gradient undilates."""
 
     def compute(self, a):
-        axes = _normalize_axes(self.axes, a.ndim, self.name)
+        axes = normalize_axes(self.axes, a.ndim, self.name)
         shape = tuple(d * (self.dilation + 1) if i in axes else d for i, d in enumerate(a.shape))
         return _write_into_zeros(a, self._index(a.ndim), shape)
 

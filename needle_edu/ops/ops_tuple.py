@@ -6,7 +6,7 @@ import numbers
 
 from ..autograd import TensorOp, TensorTupleOp, zeros_like
 from ..backend_ndarray import empty
-from ..backend_ndarray.ndarray import _normalize_axes
+from ..backend_ndarray.ndarray import normalize_axes
 from .ops_shape import getitem
 
 
@@ -52,7 +52,7 @@ def _check_shapes(op, arrays, concat_axis=None):
     if not arrays:
         raise ValueError(f"{op.name}: needs at least one tensor")
     first = arrays[0].shape
-    skip = None if concat_axis is None else _normalize_axes(concat_axis, len(first), op.name)[0]
+    skip = None if concat_axis is None else normalize_axes(concat_axis, len(first), op.name)[0]
     for a in arrays[1:]:
         if a.ndim != len(first) or any(d != e for i, (d, e) in enumerate(zip(a.shape, first)) if i != skip):
             where = "" if skip is None else f" but along axis {skip}"
@@ -67,7 +67,7 @@ class Stack(TensorOp):
 
     def check_inputs(self, arrays):
         _check_shapes(self, arrays)
-        _normalize_axes(self.axis, arrays[0].ndim + 1, self.name)
+        normalize_axes(self.axis, arrays[0].ndim + 1, self.name)
 
     def compute(self, arrays):
         axis = self.axis % (arrays[0].ndim + 1)
@@ -92,7 +92,7 @@ class Split(TensorTupleOp):
         self.axis = axis
 
     def check_inputs(self, a):
-        _normalize_axes(self.axis, a.ndim, self.name)
+        normalize_axes(self.axis, a.ndim, self.name)
 
     def compute(self, a):
         axis = self.axis % a.ndim
