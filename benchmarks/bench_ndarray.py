@@ -59,12 +59,12 @@ def cases(quick):
     size = 2**20 if quick else 2**24
     a, b = rng.uniform(0.5, 2.0, size).astype(np.float32), rng.uniform(0.5, 2.0, size).astype(np.float32)
     out += [
-        Case("add 2^%d" % size.bit_length(), [a, b], lambda a, b: a + b, lambda a, b: a + b,
+        Case("add 2^%d" % (size.bit_length() - 1), [a, b], lambda a, b: a + b, lambda a, b: a + b,
              lambda a, b: a + b, 0.9),
-        Case("mul scalar 2^%d" % size.bit_length(), [a], lambda a: a * 1.5, lambda a: a * 1.5,
+        Case("mul scalar 2^%d" % (size.bit_length() - 1), [a], lambda a: a * 1.5, lambda a: a * 1.5,
              lambda a: a * 1.5, 0.9),
-        Case("exp 2^%d" % size.bit_length(), [a], np.exp, lambda a: a.exp(), lambda a: a.exp(), 0.9),
-        Case("maximum 2^%d" % size.bit_length(), [a, b], np.maximum, torch.maximum if torch else None,
+        Case("exp 2^%d" % (size.bit_length() - 1), [a], np.exp, lambda a: a.exp(), lambda a: a.exp(), 0.9),
+        Case("maximum 2^%d" % (size.bit_length() - 1), [a, b], np.maximum, torch.maximum if torch else None,
              lambda a, b: a.maximum(b), 0.9),
     ]
     n = 1024 if quick else 4096

@@ -5,6 +5,9 @@
 // module directly), dispatches on the dtype of its buffers (float32 or float64), and works in
 // chunks of about a million elements, checking for Ctrl-C between chunks.
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -160,10 +163,18 @@ struct FreeDeleter {
 };
 
 // 64-byte aligned, uninitialised memory; never null (size 0 gets one cache line).
+// A large buffer is 2 MiB aligned and asks Linux for transparent huge pages, as numpy does:
+// a fresh 64 MiB output then costs 32 page faults on first touch instead of 16384.
 void* aligned_malloc(std::size_t bytes) {
-  const std::size_t rounded = std::max<std::size_t>(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
-  void* p = std::aligned_alloc(kAlign, rounded);
+  constexpr std::size_t kHugePage = std::size_t(2) << 20;
+  const bool huge = bytes >= 2 * kHugePage;
+  const std::size_t align = huge ? kHugePage : kAlign;
+  const std::size_t rounded = std::max<std::size_t>(align, (bytes + align - 1) / align * align);
+  void* p = std::aligned_alloc(align, rounded);
   if (p == nullptr) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  if (huge) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
   return p;
 }
 
