@@ -7,9 +7,23 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.needle-edu-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup course test lab bench clean
+# Debian packages: Fashion-MNIST (the course's data) and Chromium (the book's screenshot tests).
+SYSTEM_PACKAGES := dataset-fashion-mnist chromium
 
-setup: $(STAMP)
+.PHONY: setup system-packages course test lab bench clean
+
+setup: system-packages $(STAMP)
+
+# Installs what is missing when run as root; otherwise prints the command to run.
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "needle-edu: missing Debian packages; run: sudo apt-get install $$missing"; \
+	fi
 
 # The editable install rebuilds the C++/CUDA modules on import after an edit (build/).
 $(STAMP): pyproject.toml CMakeLists.txt
@@ -17,7 +31,7 @@ $(STAMP): pyproject.toml CMakeLists.txt
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 	$(PY) -m pip install -q --no-build-isolation -Ceditable.rebuild=true \
-		-Cbuild-dir="build/{wheel_tag}" -e ".[dev]"
+		-Cbuild-dir="build/{wheel_tag}" -e ".[dev,course]"
 	touch $(STAMP)
 
 course: setup

@@ -11,6 +11,8 @@ import numbers
 import operator
 
 from .backend_ndarray import NDArray, full
+from .backend_ndarray import device as lookup_device
+from .backend_ndarray.ndarray import dtype_name
 
 # ---------------------------------------------------------------------------- grad mode
 
@@ -275,6 +277,14 @@ class Tensor(Value):
 
     def broadcast_to(self, shape):
         return ops.broadcast_to(self, shape)
+
+    def to(self, device):
+        """This tensor on ``device`` (itself when already there); gradients flow back."""
+        return self if lookup_device(device) == self.device else ops.to_device(self, device)
+
+    def astype(self, dtype):
+        """This tensor in ``dtype`` (itself when already so); gradients flow back."""
+        return self if dtype_name(dtype) == self.dtype else ops.astype(self, dtype)
 
 
 def _one_tuple(args):

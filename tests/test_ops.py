@@ -184,10 +184,26 @@ def test_gradient(case, device_name, dtype):
     check_gradients(case.fn, *tensors(case, device, dtype), rtol=tol, atol=tol)
 
 
+# These change the device or dtype, which the table's checks hold fixed: see test_conversions.
+TESTED_SEPARATELY = {ops.ToDevice, ops.AsType}
+
+
 def test_every_op_is_in_the_case_table():
     exported = {obj for obj in vars(ops).values() if isinstance(obj, type) and issubclass(obj, Op)}
-    missing = sorted(op.__name__ for op in exported - {case.op for case in CASES})
+    missing = sorted(op.__name__ for op in exported - {case.op for case in CASES} - TESTED_SEPARATELY)
     assert not missing, f"ops without test cases: {missing}"
+
+
+def test_conversions_carry_values_and_gradients_back(device):
+    values = np.array([[1.5, -2.0], [0.25, 3.0]], dtype="float32")
+    x = ndl.Tensor(values, device=device)
+    y = x.to("numpy").astype("float64")
+    assert (y.device.name, y.dtype) == ("numpy", "float64")
+    np.testing.assert_array_equal(y.numpy(), values.astype("float64"))
+    (y * y).sum().backward()
+    assert (x.grad.device, x.grad.dtype) == (device, "float32")
+    np.testing.assert_allclose(x.grad.numpy(), 2 * values)
+    assert x.to(device) is x and x.astype("float32") is x
 
 
 # ------------------------------------------------------------------ stability

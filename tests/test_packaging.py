@@ -20,7 +20,7 @@ def requirement(spec):
 
 def test_environment_yml_lists_the_pyproject_dependencies():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    from_pyproject = {requirement(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    from_pyproject = {requirement(s) for s in project["dependencies"] + sum(project["optional-dependencies"].values(), [])}
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     from_conda = {requirement(s) for s in environment if isinstance(s, str)}
     assert {r for r in from_conda if r[0] not in TOOLCHAIN} == from_pyproject

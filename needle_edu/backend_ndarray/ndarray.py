@@ -15,7 +15,8 @@ from .devices import Device, default_device, device as lookup_device
 DTYPES = ("float32", "float64")
 
 
-def _dtype_name(dtype, op="NDArray"):
+def dtype_name(dtype, op="NDArray"):
+    """The canonical name of ``dtype`` (float32 or float64), or a TypeError naming ``op``."""
     try:
         name = np.dtype(dtype).name
     except TypeError:
@@ -99,7 +100,7 @@ class NDArray:
             dtype = "float64" if data.dtype == np.float64 else "float32"
         if data.dtype.kind not in "biuf":
             raise TypeError(f"NDArray: cannot make an array from numpy dtype {data.dtype}")
-        dtype = _dtype_name(dtype)
+        dtype = dtype_name(dtype)
         device = default_device() if device is None else lookup_device(device)
         array = NDArray.make(data.shape, device=device, dtype=dtype)
         if array.size:
@@ -121,7 +122,7 @@ class NDArray:
         array._offset = offset
         array._device = default_device() if device is None else lookup_device(device)
         if handle is None:
-            handle = array._device.module.Array(math.prod(array._shape), _dtype_name(dtype))
+            handle = array._device.module.Array(math.prod(array._shape), dtype_name(dtype))
         array._handle = handle
         return array
 
@@ -188,7 +189,7 @@ class NDArray:
         return self if device == self._device else NDArray(self.numpy(), device=device, dtype=self.dtype)
 
     def astype(self, dtype):
-        dtype = _dtype_name(dtype, "astype")
+        dtype = dtype_name(dtype, "astype")
         return self if dtype == self.dtype else NDArray(self.numpy(), device=self._device, dtype=dtype)
 
     def fill(self, value):

@@ -8,6 +8,7 @@ from .ops_elementwise import (AddScalar, DivScalar, EWiseAdd, EWiseDiv, EWiseMul
                               Tanh, add, add_scalar, divide, divide_scalar, exp, log, maximum,
                               mul_scalar, multiply, negate, power, power_scalar, relu, sigmoid,
                               sqrt, tanh)
+from .ops_convert import AsType, ToDevice, astype, to_device
 from .ops_matmul import MatMul, matmul
 from .ops_reduce import (LogSoftmax, LogSumExp, Max, Mean, Softmax, Summation, log_softmax,
                          logsumexp, max, mean, softmax, summation)
