@@ -17,7 +17,7 @@ import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
 from . import kernel_checks as check
-from .backend_numpy import BINARY_OPS, UNARY_OPS
+from .backend_numpy import BINARY_OPS, UNARY_OPS, Array  # noqa: F401  (buffers are numpy arrays)
 
 CHUNK = 1 << 22  # elements of work per kernel call, so that Ctrl-C is seen often enough
 PARALLEL_MIN_WORK = 1 << 15  # below this many elements (or multiply-adds) one thread runs it
@@ -54,21 +54,6 @@ _CACHE = _cache_is_writable()
 # error_model="numpy": x / 0 gives inf or nan, as in numpy, instead of raising ZeroDivisionError.
 _KERNEL = dict(parallel=True, error_model="numpy", cache=_CACHE)
 _HELPER = dict(inline="always", error_model="numpy", cache=_CACHE)  # inlined into kernels
-
-
-class Array:
-    """A flat buffer: a 1-D numpy array that the kernels read and write."""
-
-    def __init__(self, size, dtype="float32"):
-        self.array = np.empty(size, dtype=dtype)
-
-    @property
-    def size(self):
-        return self.array.size
-
-    @property
-    def dtype(self):
-        return self.array.dtype.name
 
 
 def _chunks(total, chunk=CHUNK):
@@ -158,16 +143,12 @@ def fill(out, val):
 
 
 def compact(a, out, shape, strides, offset):
-    check.same_dtype("compact", a, out)
-    check.view("compact", a, shape, strides, offset)
-    check.sizes("compact", math.prod(shape), out)
+    check.compact(a, out, shape, strides, offset)
     _copy_strided(a.array, out.array, 1, shape, strides, offset, False)
 
 
 def ewise_setitem(a, out, shape, strides, offset):
-    check.same_dtype("ewise_setitem", a, out)
-    check.view("ewise_setitem", out, shape, strides, offset)
-    check.sizes("ewise_setitem", math.prod(shape), a)
+    check.setitem(a, out, shape, strides, offset)
     _copy_strided(out.array, a.array, 1, shape, strides, offset, True)
 
 
@@ -276,15 +257,13 @@ def _binary_kernels(op):
     name = BINARY_OPS[op]
 
     def ewise(a, b, out):
-        check.same_dtype(f"ewise_{name}", a, b, out)
-        check.sizes(f"ewise_{name}", out.size, a, b)
+        check.elementwise(f"ewise_{name}", out, a, b)
         for start, stop in _chunks(out.size):
             _run(_binary_kernel, stop - start,
                  op, a.array[start:stop], b.array[start:stop], False, out.array[start:stop])
 
     def scalar(a, val, out):
-        check.same_dtype(f"scalar_{name}", a, out)
-        check.sizes(f"scalar_{name}", out.size, a)
+        check.elementwise(f"scalar_{name}", out, a)
         b = np.full(min(out.size, ELEMENTWISE_BLOCK), val, dtype=a.array.dtype)
         for start, stop in _chunks(out.size):
             _run(_binary_kernel, stop - start,
@@ -297,8 +276,7 @@ def _unary_kernels(op):
     name = UNARY_OPS[op]
 
     def ewise(a, out):
-        check.same_dtype(f"ewise_{name}", a, out)
-        check.sizes(f"ewise_{name}", out.size, a)
+        check.elementwise(f"ewise_{name}", out, a)
         for start, stop in _chunks(out.size):
             _run(_unary_kernel, stop - start, op, a.array[start:stop], out.array[start:stop])
 

@@ -115,16 +115,12 @@ def to_numpy(a, shape, strides, offset):
 
 
 def compact(a, out, shape, strides, offset):
-    check.same_dtype("compact", a, out)
-    check.view("compact", a, shape, strides, offset)
-    check.sizes("compact", math.prod(shape), out)
+    check.compact(a, out, shape, strides, offset)
     _copy_strided(a.array, out.array, 1, shape, strides, offset, False)
 
 
 def ewise_setitem(a, out, shape, strides, offset):
-    check.same_dtype("ewise_setitem", a, out)
-    check.view("ewise_setitem", out, shape, strides, offset)
-    check.sizes("ewise_setitem", math.prod(shape), a)
+    check.setitem(a, out, shape, strides, offset)
     _copy_strided(out.array, a.array, 1, shape, strides, offset, True)
 
 
@@ -211,14 +207,12 @@ def _binary_kernels(op):
     name = BINARY_OPS[op]
 
     def ewise(a, b, out):
-        check.same_dtype(f"ewise_{name}", a, b, out)
-        check.sizes(f"ewise_{name}", out.size, a, b)
+        check.elementwise(f"ewise_{name}", out, a, b)
         if out.size:
             _binary_kernel[_blocks(out.size), THREADS](op, a.array, b.array, 1, out.array)
 
     def scalar(a, val, out):
-        check.same_dtype(f"scalar_{name}", a, out)
-        check.sizes(f"scalar_{name}", out.size, a)
+        check.elementwise(f"scalar_{name}", out, a)
         if out.size:
             value = _device_scalar(val, a.array.dtype)
             _binary_kernel[_blocks(out.size), THREADS](op, a.array, value, 0, out.array)
@@ -230,8 +224,7 @@ def _unary_kernels(op):
     name = UNARY_OPS[op]
 
     def ewise(a, out):
-        check.same_dtype(f"ewise_{name}", a, out)
-        check.sizes(f"ewise_{name}", out.size, a)
+        check.elementwise(f"ewise_{name}", out, a)
         if out.size:
             _unary_kernel[_blocks(out.size), THREADS](op, a.array, out.array)
 

@@ -68,16 +68,12 @@ def fill(out, val):
 
 
 def compact(a, out, shape, strides, offset):
-    check.same_dtype("compact", a, out)
-    check.view("compact", a, shape, strides, offset)
-    check.sizes("compact", math.prod(shape), out)
+    check.compact(a, out, shape, strides, offset)
     out.array[:] = _strided(a.array, shape, strides, offset).reshape(-1)
 
 
 def ewise_setitem(a, out, shape, strides, offset):
-    check.same_dtype("ewise_setitem", a, out)
-    check.view("ewise_setitem", out, shape, strides, offset)
-    check.sizes("ewise_setitem", math.prod(shape), a)
+    check.setitem(a, out, shape, strides, offset)
     _strided(out.array, shape, strides, offset, writeable=True)[...] = a.array.reshape(shape)
 
 
@@ -96,13 +92,11 @@ _UNARY = {"neg": np.negative, "log": np.log, "exp": np.exp, "tanh": np.tanh, "sq
 
 def _binary_kernels(name, ufunc):
     def ewise(a, b, out):
-        check.same_dtype(f"ewise_{name}", a, b, out)
-        check.sizes(f"ewise_{name}", out.size, a, b)
+        check.elementwise(f"ewise_{name}", out, a, b)
         ufunc(a.array, b.array, out=out.array)
 
     def scalar(a, val, out):
-        check.same_dtype(f"scalar_{name}", a, out)
-        check.sizes(f"scalar_{name}", out.size, a)
+        check.elementwise(f"scalar_{name}", out, a)
         ufunc(a.array, a.array.dtype.type(val), out=out.array)
 
     return ewise, scalar
@@ -110,8 +104,7 @@ def _binary_kernels(name, ufunc):
 
 def _unary_kernel(name, ufunc):
     def ewise(a, out):
-        check.same_dtype(f"ewise_{name}", a, out)
-        check.sizes(f"ewise_{name}", out.size, a)
+        check.elementwise(f"ewise_{name}", out, a)
         ufunc(a.array, out=out.array)
 
     return ewise

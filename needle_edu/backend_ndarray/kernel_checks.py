@@ -22,6 +22,12 @@ def sizes(kernel, expected, *buffers):
             _fail(kernel, f"buffer of size {b.size} where {expected} elements are needed")
 
 
+def elementwise(kernel, out, *inputs):
+    """An elementwise kernel's arguments: one dtype, and every input the size of ``out``."""
+    same_dtype(kernel, out, *inputs)
+    sizes(kernel, out.size, *inputs)
+
+
 def view(kernel, buffer, shape, strides, offset):
     """The strided view (shape, strides, offset) lies inside ``buffer``."""
     if len(shape) != len(strides):
@@ -35,6 +41,20 @@ def view(kernel, buffer, shape, strides, offset):
     if low < 0 or high >= buffer.size:
         _fail(kernel, f"view shape={tuple(shape)} strides={tuple(strides)} offset={offset} "
                       f"reaches elements {low}..{high} of a buffer of size {buffer.size}")
+
+
+def compact(a, out, shape, strides, offset):
+    """``compact``'s arguments: the view of ``a`` fits in it and ``out`` holds the view."""
+    same_dtype("compact", a, out)
+    view("compact", a, shape, strides, offset)
+    sizes("compact", math.prod(shape), out)
+
+
+def setitem(a, out, shape, strides, offset):
+    """``ewise_setitem``'s arguments: the view of ``out`` fits in it and ``a`` fills it."""
+    same_dtype("ewise_setitem", a, out)
+    view("ewise_setitem", out, shape, strides, offset)
+    sizes("ewise_setitem", math.prod(shape), a)
 
 
 def blocks(kernel, a, out, outer, reduce, inner):
