@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Debian packages: Fashion-MNIST (the course's data) and Chromium (the book's screenshot tests).
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium
 
-.PHONY: setup system-packages course test lab bench clean
+.PHONY: setup system-packages course book test lab bench clean
 
 setup: system-packages $(STAMP)
 
@@ -32,10 +32,19 @@ $(STAMP): pyproject.toml CMakeLists.txt
 	$(PY) -m pip install -q "scikit-build-core>=0.10" "pybind11>=2.12"
 	$(PY) -m pip install -q --no-build-isolation -Ceditable.rebuild=true \
 		-Cbuild-dir="build/{wheel_tag}" -e ".[dev,course]"
+	$(PY) -c "from autograder.book import ensure_mathjax; ensure_mathjax()"
 	touch $(STAMP)
 
+# The main job: check every device, release every assignment, grade the bundled example
+# submissions (correct, blank, wrong) and print the grade table, then build the book.
 course: setup
 	$(PY) -m needle_edu
+	$(PY) -m autograder demo
+	$(PY) -m autograder.book
+
+# The book alone (HTML in _build/html), with the releases that exist as downloads.
+book: setup
+	$(PY) -m autograder.book
 
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
@@ -43,10 +52,11 @@ test: setup
 # JupyterLab (with nbgrader's Validate button) on the student releases, built if missing.
 lab: setup
 	test -d course_build/release || $(PY) -m autograder release
+	$(PY) -m autograder kernel
 	$(PY) -m jupyter lab --ServerApp.root_dir=course_build/release $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 bench: setup
 	$(PY) benchmarks/bench_ndarray.py
 
 clean:
-	rm -rf build _build .pytest_cache .hypothesis
+	rm -rf build _build _extra course_build .pytest_cache .hypothesis

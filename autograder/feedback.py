@@ -1,0 +1,42 @@
+"""Feedback that shows no hidden test: an nbgrader preprocessor that scrubs the outputs of test cells.
+
+nbgrader's ClearHiddenTests removes hidden tests from cell sources, but a traceback in the
+output still quotes them; this runs before it, while the hidden lines are still known.
+"""
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
+
+REDACTED = "[hidden test]"
+
+
+def hidden_lines(source):
+    """The stripped, non-blank lines inside the hidden-test regions of a cell's source."""
+    lines = source.splitlines()
+    return {lines[i].strip() for first, last in regions(source, HIDDEN_BEGIN, HIDDEN_END)
+            for i in range(first + 1, last) if lines[i].strip()}
+
+
+def scrub(text, secret):
+    """``text`` with every line that quotes a secret line replaced by a marker."""
+    return "\n".join(REDACTED if any(s in line for s in secret) else line
+                     for line in text.split("\n"))
+
+
+class ScrubHiddenTestOutputs(NbGraderPreprocessor):
+    """In cells with hidden tests: tracebacks cut to 'Error: message', quoting lines redacted."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not (secret := hidden_lines(cell.source)):
+            return cell, resources
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.evalue = scrub(output.evalue, secret)
+                output.traceback = [f"{output.ename}: {output.evalue}"]
+            elif output.output_type == "stream":
+                output.text = scrub(output.text, secret)
+            else:
+                for mime, data in output.get("data", {}).items():
+                    if isinstance(data, str):
+                        output.data[mime] = scrub(data, secret)
+        return cell, resources

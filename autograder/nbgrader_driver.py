@@ -1,0 +1,154 @@
+"""Runs nbgrader: each command in its own subprocess, from the repository root (its nbgrader_config.py).
+
+A student's autograde is one subprocess with a wall-clock budget, so a dead kernel or an
+nbgrader crash costs that student only.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .course import REPO
+from .student_kernel import BUILD_VARIABLE
+
+
+@dataclass
+class Run:
+    """What one nbgrader command did."""
+    returncode: int
+    output: str
+    seconds: float
+    timed_out: bool = False
+
+    @property
+    def ok(self):
+        return self.returncode == 0 and not self.timed_out
+
+    def reason(self):
+        """The most telling line of a failed run, for the log and the table."""
+        if self.timed_out:
+            return f"stopped after the {self.seconds:.0f} s budget for a submission"
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        telling = [line for line in lines if "Error" in line or "died" in line]  # the exception, last
+        return (telling or lines or [f"exit status {self.returncode}"])[-1][:300]
+
+
+def nbgrader(course, *arguments, env=None, timeout=None):
+    """``nbgrader <arguments>`` on ``course``; it and all it started are killed past ``timeout`` seconds."""
+    command = [sys.executable, "-m", "nbgrader", *arguments,
+               f"--CourseDirectory.root={course.root}", f"--Execute.timeout={course.cell_timeout}"]
+    # nbgrader runs the environment's `alembic` script, so its bin/ goes on PATH
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    environment = {**os.environ, "PATH": path, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore",
+                   **(env or {})}
+    start = time.monotonic()
+    process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return Run(process.returncode, output, time.monotonic() - start)
+    except subprocess.TimeoutExpired:
+        for pid in [process.pid] + _descendants(process.pid):  # the kernel runs in its own session
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        output, _ = process.communicate()
+        return Run(-signal.SIGKILL, output, time.monotonic() - start, timed_out=True)
+
+
+def _descendants(pid):
+    """Every process below ``pid`` (Linux /proc), children first."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def generate_assignment(course, assignment):
+    return nbgrader(course, "generate_assignment", assignment, "--force")
+
+
+def autograde(course, assignment, student):
+    """Autograde one submission against the student build of ``assignment``."""
+    env = {BUILD_VARIABLE: str(course.student_build(assignment))}
+    return nbgrader(course, "autograde", assignment, f"--student={student}", "--force",
+                    env=env, timeout=course.submission_budget)
+
+
+def generate_feedback(course, assignment, student=None):
+    student_option = [f"--student={student}"] if student else []
+    return nbgrader(course, "generate_feedback", assignment, *student_option, "--force")
+
+
+@dataclass
+class CellGrade:
+    name: str
+    score: float
+    max_score: float
+    autograded: bool
+
+
+@dataclass
+class Grade:
+    """A student's grade for one assignment, as the gradebook has it."""
+    assignment: str
+    student: str
+    score: float
+    max_score: float
+    cells: list
+    timestamp: str = ""
+
+
+def gradebook_url(course):
+    return f"sqlite:///{course.root / 'gradebook.db'}"
+
+
+def _gradebook(course):
+    warnings.simplefilter("ignore")  # SQLAlchemy 2.1 deprecation warnings; grades are fine
+    from nbgrader.api import Gradebook
+    return Gradebook(gradebook_url(course))
+
+
+def forget(course, assignment, student):
+    """Remove a submission nbgrader could not grade, so no partial grade looks final."""
+    from nbgrader.api import MissingEntry
+    with warnings.catch_warnings(), _gradebook(course) as gradebook:
+        try:
+            gradebook.remove_submission(assignment, student)
+        except MissingEntry:
+            pass
+
+
+def grades(course, assignment=None):
+    """Every graded submission in the gradebook (of ``assignment`` if given)."""
+    if not (course.root / "gradebook.db").exists():
+        return []
+    result = []
+    with warnings.catch_warnings(), _gradebook(course) as gradebook:
+        for stored in gradebook.assignments:
+            if assignment and stored.name != assignment:
+                continue
+            for submission in stored.submissions:
+                cells = [CellGrade(g.name, g.score, g.max_score, g.auto_score is not None)
+                         for notebook in submission.notebooks for g in notebook.grades]
+                result.append(Grade(stored.name, submission.student.id, submission.score,
+                                    submission.max_score, cells, str(submission.timestamp or "")))
+    return sorted(result, key=lambda g: (g.assignment, g.student))
+
+
+def write_log(path, run):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(run.output + ("" if run.ok else f"\n[course tool] FAILED: {run.reason()}\n"))
+    return path

@@ -1,0 +1,140 @@
+"""The instructor's jobs on one assignment: release, examples, collect, grade, feedback, export.
+
+Each job reads and writes the course root; nbgrader does the notebook work.
+"""
+import csv
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import examples, kernel, nbgrader_driver, notebooks, student_build
+
+IGNORED_IN_SUBMISSIONS = shutil.ignore_patterns("needle_edu", "__pycache__", ".ipynb_checkpoints")
+
+
+class CourseError(RuntimeError):
+    """A job could not be done; the message says why."""
+
+
+def release(course, assignment):
+    """Student build, source conversion and nbgrader's release of ``assignment``; the release folder."""
+    source = course.assignments()[assignment]
+    kernel.install()
+    build = student_build.build(course.library, assignment, course.notebook_names(),
+                                course.student_build(assignment))
+    notebooks.convert_sources(source, course.folder("source", assignment))
+    run = nbgrader_driver.generate_assignment(course, assignment)
+    if not run.ok:
+        raise CourseError(f"nbgrader generate_assignment {assignment} failed: {run.reason()}\n{run.output}")
+    released = course.folder("release", assignment)
+    shutil.copytree(build, released / build.name)
+    for path in released.glob("*.ipynb"):  # nbgrader keeps the source's kernelspec; make sure
+        notebook = notebooks.read(path)
+        notebook.metadata["kernelspec"] = kernel.notebook_kernelspec()
+        notebooks.write(notebook, path)
+    return released
+
+
+def make_examples(course, assignment):
+    """The example submissions (correct, blank, wrong) of a released assignment, in the collect layout."""
+    return examples.make_examples(course.folder("release", assignment), course.folder("source", assignment),
+                                  course.root / "examples", assignment)
+
+
+def collect(course, assignment, folder):
+    """Copy ``<folder>/<student>/<assignment>/`` into the course's submitted/; the students found.
+
+    Any ``needle_edu/`` a student included is dropped: grading uses the course's student build.
+    """
+    students = []
+    for submission in sorted(Path(folder).glob(f"*/{assignment}")):
+        if not submission.is_dir():
+            continue
+        student = submission.parent.name
+        target = course.folder("submitted", assignment, student)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(submission, target, ignore=IGNORED_IN_SUBMISSIONS)
+        students.append(student)
+    return students
+
+
+@dataclass
+class Outcome:
+    """How grading one submission went."""
+    student: str
+    ok: bool
+    seconds: float
+    reason: str = ""
+    log: Path = None
+
+
+def submitted_students(course, assignment):
+    return sorted(p.parent.name for p in (course.root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+
+
+def grade(course, assignment, students=None, report=print):
+    """Autograde each submission in its own nbgrader process; one failure never stops the others."""
+    if not course.student_build(assignment).exists():
+        raise CourseError(f"no student build of {assignment}: release it first")
+    outcomes = []
+    for student in students or submitted_students(course, assignment):
+        run = nbgrader_driver.autograde(course, assignment, student)
+        if not run.ok:
+            nbgrader_driver.forget(course, assignment, student)
+        log = nbgrader_driver.write_log(course.root / "logs" / assignment / f"{student}.log", run)
+        outcome = Outcome(student, run.ok, run.seconds, "" if run.ok else run.reason(), log)
+        outcomes.append(outcome)
+        status = "graded" if outcome.ok else f"FAILED: {outcome.reason} (log: {log})"
+        report(f"  {assignment} {student:<12} {status} [{run.seconds:.1f} s]")
+    return outcomes
+
+
+def feedback(course, assignment, student=None):
+    """HTML feedback (no hidden tests, no CDN) under feedback/<student>/<assignment>/."""
+    run = nbgrader_driver.generate_feedback(course, assignment, student)
+    if not run.ok:
+        raise CourseError(f"nbgrader generate_feedback {assignment} failed: {run.reason()}\n{run.output}")
+    return sorted((course.root / "feedback").glob(f"{student or '*'}/{assignment}/*.html"))
+
+
+def export(course, path):
+    """Write every grade to the CSV ``path`` atomically, and each ungraded submission; the number of rows.
+
+    A submission nbgrader could not grade has status ``ungraded`` and no score.
+    """
+    path = Path(path).resolve()
+    rows = nbgrader_driver.grades(course)
+    graded = {(row.assignment, row.student) for row in rows}
+    ungraded = sorted((p.name, p.parent.name) for p in (course.root / "submitted").glob("*/*")
+                      if p.is_dir() and (p.name, p.parent.name) not in graded)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["assignment", "student_id", "status", "score", "max_score", "timestamp"])
+            for row in rows:
+                writer.writerow([row.assignment, row.student, "graded", f"{row.score:g}",
+                                 f"{row.max_score:g}", row.timestamp])
+            writer.writerows([assignment, student, "ungraded", "", "", ""] for assignment, student in ungraded)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return len(rows) + len(ungraded)
+
+
+def table(grades, outcomes=(), assignment=""):
+    """The grade table as text: one row per submission, failed submissions named with their reason."""
+    failed = {o.student: o.reason for o in outcomes if not o.ok}
+    lines = [f"{'assignment':<26} {'student':<12} {'score':>7} {'max':>7}  cells"]
+    for g in grades:
+        if g.student in failed:
+            continue
+        cells = "  ".join(f"{c.name}={c.score:g}/{c.max_score:g}" + ("" if c.autograded else "(manual)")
+                          for c in g.cells)
+        lines.append(f"{g.assignment:<26} {g.student:<12} {g.score:>7g} {g.max_score:>7g}  {cells}")
+    lines += [f"{assignment:<26} {student:<12} {'FAILED':>7} {'':>7}  {reason}" for student, reason in failed.items()]
+    return "\n".join(lines)

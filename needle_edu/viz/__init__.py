@@ -1,0 +1,11 @@
+"""Figures for the notebooks and the book, drawn with matplotlib's object API.
+
+Every function returns a ``matplotlib.figure.Figure`` and never calls ``pyplot``, so no window or
+GUI backend is needed: ``fig.savefig(path)`` writes the figure to a file, and a notebook shows it
+when it is a cell's value once ``%matplotlib inline`` has run (without pyplot, nothing else
+registers the notebook's image display for figures).
+"""
+from .images import plot_image_grid, plot_weight_images
+from .training import plot_training_curves
+
+__all__ = ["plot_image_grid", "plot_training_curves", "plot_weight_images"]
