@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.request
 
-import nbformat
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -35,15 +34,12 @@ def get(port, path):
 
 
 def release_folder(tmp_path):
-    """A student release to serve: the course tool's, or a one-notebook stand-in before one exists."""
-    releases = sorted((ROOT / "course_build" / "release").glob("a*"))
-    if releases:
-        return releases[0], next(releases[0].glob("*.ipynb")).name
-    folder = tmp_path / "a00_stand_in"
-    folder.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
-    nbformat.write(notebook, folder / "a00_stand_in.ipynb")
-    return folder, "a00_stand_in.ipynb"
+    """The student release of the first assignment, built by the course tool in ``tmp_path``."""
+    assignment = sorted(p.name for p in (ROOT / "notebooks").glob("a[0-9][0-9]_*") if p.is_dir())[0]
+    subprocess.run([sys.executable, "-m", "autograder", "--course-root", str(tmp_path / "course"),
+                    "release", assignment], cwd=ROOT, check=True, capture_output=True)
+    folder = tmp_path / "course" / "release" / assignment
+    return folder, f"{assignment}.ipynb"
 
 
 @pytest.fixture
@@ -82,6 +78,9 @@ def test_lab_serves_the_release_with_nbgrader(lab_server):
     status, body = get(port, f"/api/contents/{notebook}?content=1")
     model = json.loads(body)
     assert status == 200 and model["type"] == "notebook" and model["content"]["cells"]
+    assert model["content"]["metadata"]["kernelspec"]["name"] == "needle-edu-student"
+    source = "".join(cell["source"] for cell in model["content"]["cells"])
+    assert "### BEGIN SOLUTION" not in source and "### BEGIN HIDDEN TESTS" not in source
     status, body = get(port, "/lab/api/extensions")
     assert "jupyter-nbgrader" in {extension["name"] for extension in json.loads(body)}  # @jupyter/nbgrader
     status, body = get(port, "/api/config/common")  # the server answers its REST API
