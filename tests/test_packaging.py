@@ -3,6 +3,7 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
 import tomllib
 
 import yaml
@@ -57,3 +58,17 @@ def test_cuda_is_built_where_nvcc_is_present():
         assert "not importable" not in cuda.reason, cuda.reason
     if not cuda.enabled():
         assert cuda.reason  # says why, e.g. no driver or no GPU
+
+
+def test_setup_installed_the_debian_packages():
+    """As root, `make setup` installs them: their absence would silently skip the book's browser tests."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("not root: setup prints the apt-get command instead of installing")
+    makefile = (ROOT / "Makefile").read_text()
+    packages = re.search(r"^SYSTEM_PACKAGES := (.*)$", makefile, re.M).group(1).split()
+    assert {"dataset-fashion-mnist", "chromium"} <= set(packages)
+    for package in packages:
+        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
+                                capture_output=True, text=True).stdout
+        assert status == "install ok installed", f"{package}: {status or 'not installed'}"
