@@ -1,17 +1,23 @@
-"""Data: the file formats of the course's data sets, where their files are found, and loaders
-that turn them into numpy arrays.
+"""Data: the file formats of the course's data sets, where their files are found, loaders
+that turn them into numpy arrays, and Datasets and a DataLoader that serve them as Tensors.
 
 ``load_fashion_mnist()`` gives the training images and labels; the files come from the Debian
 package ``dataset-fashion-mnist``, a data root (``root=`` or ``NEEDLE_EDU_DATA``), or a download.
 """
+from .dataloader import DataLoader
+from .dataset import Dataset, NDArrayDataset, TensorDataset
 from .download import DownloadError
 from .idx import read_idx, write_idx
 from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, MNIST, MNIST_CLASSES, load_fashion_mnist,
                     load_idx_images, load_mnist)
+from .mnist_dataset import FashionMNISTDataset, MNISTDataset
 from .sources import DATA_ENV, MIRROR_ENV, DataSource, cache_root, locate, places
+from .transforms import RandomCrop, RandomFlipHorizontal
 
 __all__ = [
     "DATA_ENV", "FASHION_MNIST", "FASHION_MNIST_CLASSES", "MIRROR_ENV", "MNIST", "MNIST_CLASSES",
     "DataSource", "DownloadError", "cache_root", "load_fashion_mnist", "load_idx_images",
     "load_mnist", "locate", "places", "read_idx", "write_idx",
+    "DataLoader", "Dataset", "FashionMNISTDataset", "MNISTDataset", "NDArrayDataset",
+    "RandomCrop", "RandomFlipHorizontal", "TensorDataset",
 ]

@@ -1,0 +1,14 @@
+"""Neural-network building blocks: ``Module`` and ``Parameter``, layers, losses, normalization.
+
+A network is a Module whose attributes are other Modules; ``model.parameters()`` finds every
+Parameter inside it, which is all an optimizer needs.
+"""
+from .activation import ReLU, Sigmoid, Tanh
+from .dropout import Dropout
+from .layers import Flatten, Identity, Linear, Residual, Sequential
+from .loss import SoftmaxLoss
+from .module import Module, Parameter
+from .normalization import BatchNorm1d, LayerNorm1d
+
+__all__ = ["BatchNorm1d", "Dropout", "Flatten", "Identity", "LayerNorm1d", "Linear", "Module",
+           "Parameter", "ReLU", "Residual", "Sequential", "Sigmoid", "SoftmaxLoss", "Tanh"]

@@ -1,0 +1,90 @@
+"""needle_edu.init: shapes, devices and dtypes, the seedable generator, and the statistics of
+the random initializers against their formulas."""
+import math
+
+import numpy as np
+import pytest
+
+from needle_edu import init
+from needle_edu.backend_ndarray import devices
+
+
+@pytest.mark.parametrize("make", [init.rand, init.randn, init.randb, init.ones, init.zeros,
+                                  lambda *shape, **kw: init.constant(*shape, c=2.5, **kw)],
+                         ids=["rand", "randn", "randb", "ones", "zeros", "constant"])
+def test_shapes_devices_and_dtypes(make):
+    t = make(2, 3, device="numpy", dtype="float64")
+    assert t.shape == (2, 3) and t.dtype == "float64" and t.device == devices.cpu_numpy()
+    assert not t.requires_grad and make(2, 3, requires_grad=True).requires_grad
+    assert make((4, 1)).shape == (4, 1) and make(4, 1).dtype == "float32"
+
+
+def test_constants():
+    np.testing.assert_array_equal(init.constant(2, 2, c=2.5).numpy(), np.full((2, 2), 2.5))
+    np.testing.assert_array_equal(init.ones(3).numpy(), np.ones(3))
+    np.testing.assert_array_equal(init.zeros(3).numpy(), np.zeros(3))
+
+
+def test_manual_seed_repeats_every_draw_on_every_device_and_dtype():
+    init.manual_seed(7)
+    first = [init.rand(3, device="numpy", dtype="float64"), init.randn(3), init.randb(5)]
+    init.manual_seed(7)
+    again = [init.rand(3, device="cpu", dtype="float64"), init.randn(3), init.randb(5)]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(init.rand(3).numpy(), first[0].numpy())
+    assert init.manual_seed(7) is init.default_generator
+
+
+def test_random_distributions():
+    init.manual_seed(0)
+    u = init.rand(100_000, low=-2.0, high=3.0, device="numpy").numpy()
+    assert u.min() >= -2.0 and u.max() < 3.0 and abs(u.mean() - 0.5) < 0.02
+    n = init.randn(100_000, mean=1.0, std=2.0, device="numpy").numpy()
+    assert abs(n.mean() - 1.0) < 0.03 and abs(n.std() - 2.0) < 0.03
+    b = init.randb(100_000, p=0.3, device="numpy").numpy()
+    assert set(np.unique(b)) == {0.0, 1.0} and abs(b.mean() - 0.3) < 0.01
+
+
+def test_one_hot():
+    expected = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0]], dtype="float32")
+    np.testing.assert_array_equal(init.one_hot(3, [1, 2, 0]).numpy(), expected)
+    np.testing.assert_array_equal(init.one_hot(3, init.constant(1, c=2.0)).numpy(), expected[1:2])
+    with pytest.raises(ValueError, match=r"range\(3\)"):
+        init.one_hot(3, [3])
+
+
+# Each initializer: its standard deviation by formula, for fan_in 300 and fan_out 200.
+FAN_IN, FAN_OUT = 300, 200
+INITIALIZERS = {
+    "xavier_uniform": (lambda **kw: init.xavier_uniform(FAN_IN, FAN_OUT, gain=2.0, **kw),
+                       2.0 * math.sqrt(6 / (FAN_IN + FAN_OUT)) / math.sqrt(3)),
+    "xavier_normal": (lambda **kw: init.xavier_normal(FAN_IN, FAN_OUT, gain=2.0, **kw),
+                      2.0 * math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    "kaiming_uniform": (lambda **kw: init.kaiming_uniform(FAN_IN, FAN_OUT, **kw),
+                        math.sqrt(2) * math.sqrt(3 / FAN_IN) / math.sqrt(3)),
+    "kaiming_normal": (lambda **kw: init.kaiming_normal(FAN_IN, FAN_OUT, **kw),
+                       math.sqrt(2 / FAN_IN)),
+    "kaiming_normal_tanh": (lambda **kw: init.kaiming_normal(FAN_IN, FAN_OUT, "tanh", **kw),
+                            5 / 3 / math.sqrt(FAN_IN)),
+}
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_initializer_statistics(name):
+    make, std = INITIALIZERS[name]
+    init.manual_seed(0)
+    w = make(device="numpy", dtype="float64").numpy()
+    assert w.shape == (FAN_IN, FAN_OUT)
+    np.testing.assert_allclose(w.std(), std, rtol=0.01)
+    assert abs(w.mean()) < 0.01 * std
+    if "uniform" in name:
+        assert np.abs(w).max() <= std * math.sqrt(3)
+
+
+def test_initializers_take_a_shape_and_refuse_unknown_nonlinearities():
+    assert init.kaiming_uniform(3, 4, shape=(4, 3, 2, 2)).shape == (4, 3, 2, 2)
+    assert init.xavier_normal(3, 4, shape=(5,), device="numpy").device == devices.cpu_numpy()
+    assert init.calculate_gain("relu") == math.sqrt(2)
+    with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'"):
+        init.kaiming_normal(3, 4, nonlinearity="gelu")
