@@ -22,7 +22,7 @@ from .course import is_notebook
 from .leaks import visible_text
 from .notebooks import read as read_notebook
 from .notebooks import secret_lines as notebook_secret_lines
-from .regions import find_regions, region_lines
+from .regions import find_regions, region_lines, tag_number
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHJAX_PACKAGE = "mathjax@3.2.2"
@@ -152,7 +152,7 @@ def run_jupyter_book(root=ROOT, toc=None):
 # --- (d) the leak check -----------------------------------------------------------------------
 
 def secret_lines(root=ROOT):
-    """The distinctive lines of every solution and hidden test, mapped to the file they are in.
+    """The distinctive lines of every solution and hidden test: {line: (file, assignment tag)}.
 
     The same secrets the course tool keeps out of releases: nbgrader regions of the notebooks
     in ``notebooks/aNN_*/`` and tagged ``# BEGIN SOLUTION aNN`` regions of ``needle_edu/``.
@@ -163,13 +163,27 @@ def secret_lines(root=ROOT):
         for path in sorted(p for p in folder.rglob("*") if is_notebook(p)):
             solutions, hidden_tests = notebook_secret_lines(read_notebook(path))
             for line in solutions + hidden_tests:
-                found.setdefault(line, str(path.relative_to(root)))
+                found.setdefault(line, (str(path.relative_to(root)), folder.name[:3]))
     for path in sorted((root / "needle_edu").rglob("*.py")):
         for region in find_regions(path):
             for line in region_lines(region):
-                found.setdefault(line.strip(), str(path.relative_to(root)))
+                found.setdefault(line.strip(), (str(path.relative_to(root)), region.tag))
     return {line: where for line, where in found.items()
             if len(line) >= DISTINCTIVE_LENGTH and not BOILERPLATE.match(line)}
+
+
+# A release download of assignment aNN: ``assignments/aNN_name.ipynb`` or a member of its zip.
+RELEASE_DOWNLOAD = re.compile(r"(?:^|/)(a\d\d)_[^/!]*\.(?:ipynb|zip)(?:!|$)")
+
+
+def _may_contain(name, tag):
+    """Whether the published file ``name`` may hold a secret of assignment ``tag``.
+
+    Only release downloads may, and only for earlier assignments: the student library of aNN
+    keeps the reference code of every assignment before aNN (DESIGN §4), whose deadlines are past.
+    """
+    release = RELEASE_DOWNLOAD.search(name)
+    return release is not None and tag_number(tag) < tag_number(release.group(1))
 
 
 @dataclass(frozen=True)
@@ -200,7 +214,8 @@ def find_leaks(site=SITE, secrets=None):
     secrets = secret_lines() if secrets is None else secrets
     return [Leak(name, line, source)
             for name, text in published_texts(site)
-            for line, source in secrets.items() if line in text]
+            for line, (source, tag) in secrets.items()
+            if line in text and not _may_contain(name, tag)]
 
 
 REMOTE_ASSET = re.compile(

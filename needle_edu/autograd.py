@@ -13,6 +13,7 @@ import operator
 from .backend_ndarray import NDArray, full
 from .backend_ndarray import device as lookup_device
 from .backend_ndarray.ndarray import dtype_name
+from .course import student_implements
 
 # ---------------------------------------------------------------------------- grad mode
 
@@ -339,12 +340,14 @@ def ones_like(x):
 # ---------------------------------------------------------------------------- reverse mode
 
 
+@student_implements("a03")
 def find_topo_sort(outputs):
     """Every node the ``outputs`` depend on, each listed after all of its inputs.
 
     A depth-first search in post-order, kept on an explicit stack (no recursion limit): a
     node is emitted once all of its inputs have been.
     """
+    # BEGIN SOLUTION a03
     order, visited = [], set()
     for root in outputs:
         if root in visited:
@@ -362,6 +365,7 @@ def find_topo_sort(outputs):
                 stack.pop()
                 order.append(node)
     return order
+    # END SOLUTION
 
 
 def _initial_out_grad(output, out_grad, caller):
@@ -383,7 +387,18 @@ def _initial_out_grad(output, out_grad, caller):
 
 def compute_gradients(output, out_grad, keep, caller):
     """{node: d(output)/d(node)} for the nodes where ``keep(node)``, in one reverse sweep."""
-    grads_to_sum = {output: [_initial_out_grad(output, out_grad, caller)]}
+    return reverse_sweep(output, _initial_out_grad(output, out_grad, caller), keep)
+
+
+@student_implements("a03")
+def reverse_sweep(output, output_grad, keep):
+    """The adjoint d(output)/d(node) of every node that ``keep(node)`` accepts, as a dict.
+
+    Nodes are visited in reverse topological order, so a node's adjoint is complete (the sum of
+    the partial adjoints from all of its consumers) before its op passes it on to its inputs.
+    """
+    # BEGIN SOLUTION a03
+    grads_to_sum = {output: [output_grad]}
     kept = {}
     for node in reversed(find_topo_sort([output])):
         partials = grads_to_sum.pop(node, None)
@@ -398,6 +413,7 @@ def compute_gradients(output, out_grad, keep, caller):
             if child.requires_grad:
                 grads_to_sum.setdefault(child, []).append(child_grad)
     return kept
+    # END SOLUTION
 
 
 def grad(output, inputs, out_grad=None, create_graph=False):

@@ -190,3 +190,20 @@ def test_the_lecture_shows_rendered_math_and_its_figure(build):
         if not src.startswith("data:"):
             width, height = Image.open(SITE / "book" / src).size
             assert width > 0 and height > 0, src
+
+
+def test_a_later_release_may_ship_earlier_reference_code_but_nothing_else(tmp_path):
+    """DESIGN §4: the a02 student library keeps a01's reference code; a01's may not hold a02's."""
+    secrets = {"return 4.18879 * r ** 3  # a01 reference": ("needle_edu/demo.py", "a01"),
+               "return 2.71828 * r ** 2  # a02 reference": ("needle_edu/demo.py", "a02")}
+    site = tmp_path / "site"
+    (site / "assignments").mkdir(parents=True)
+    for number in ("a01", "a02"):
+        with zipfile.ZipFile(site / "assignments" / f"{number}_demo.zip", "w") as zf:
+            zf.writestr(f"{number}_demo/needle_edu/demo.py", "\n".join(secrets))
+    (site / "page.html").write_text("<pre>return 4.18879 * r ** 3  # a01 reference</pre>")
+    leaks = {(leak.file, leak.line[-15:]) for leak in book.find_leaks(site, secrets)}
+    assert leaks == {("assignments/a01_demo.zip!a01_demo/needle_edu/demo.py", "# a01 reference"),
+                     ("assignments/a01_demo.zip!a01_demo/needle_edu/demo.py", "# a02 reference"),
+                     ("assignments/a02_demo.zip!a02_demo/needle_edu/demo.py", "# a02 reference"),
+                     ("page.html", "# a01 reference")}

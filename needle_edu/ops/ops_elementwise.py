@@ -5,6 +5,7 @@ So each gradient is elementwise too: ``out_grad`` times the local derivative.
 import numbers
 
 from ..autograd import Tensor, TensorOp
+from ..course import student_implements
 
 
 class EWiseOp(TensorOp):
@@ -55,12 +56,18 @@ def add_scalar(a, scalar):
 class EWiseMul(EWiseOp):
     """a * b. Each input's gradient is ``out_grad`` times the other input."""
 
+    @student_implements("a03")
     def compute(self, a, b):
+        # BEGIN SOLUTION a03
         return a * b
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         a, b = node.inputs
         return out_grad * b, out_grad * a
+        # END SOLUTION
 
 
 def multiply(a, b):
@@ -84,12 +91,18 @@ def mul_scalar(a, scalar):
 class EWiseDiv(EWiseOp):
     """a / b. d/da = 1/b and d/db = -a/b²."""
 
+    @student_implements("a03")
     def compute(self, a, b):
+        # BEGIN SOLUTION a03
         return a / b
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         a, b = node.inputs
         return out_grad / b, -out_grad * a / (b * b)
+        # END SOLUTION
 
 
 def divide(a, b):
@@ -117,8 +130,8 @@ class EWisePow(EWiseOp):
         return a ** b
 
     def gradient(self, out_grad, node):
-        a, b = node.inputs
-        return out_grad * b * a ** (b - 1.0), out_grad * node * log(a)
+        base, exponent = node.inputs
+        return out_grad * exponent * base ** (exponent - 1.0), out_grad * node * log(base)
 
 
 def power(a, b):
@@ -128,12 +141,18 @@ def power(a, b):
 class PowerScalar(ScalarOp):
     """a ** c for a number c. The gradient is ``out_grad * c * a^(c-1)``."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a ** self.scalar
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         a = node.inputs[0]
         return out_grad * self.scalar * a ** (self.scalar - 1)
+        # END SOLUTION
 
 
 def power_scalar(a, scalar):
@@ -157,11 +176,17 @@ def negate(a):
 class Log(TensorOp):
     """The natural logarithm. Its derivative is 1/a."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.log()
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return out_grad / node.inputs[0]
+        # END SOLUTION
 
 
 def log(a):
@@ -171,11 +196,17 @@ def log(a):
 class Exp(TensorOp):
     """e ** a. Its derivative is itself, so the gradient reuses the output."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.exp()
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
-        return out_grad * node
+        # BEGIN SOLUTION a03
+        return node * out_grad
+        # END SOLUTION
 
 
 def exp(a):
@@ -199,11 +230,17 @@ def sqrt(a):
 class ReLU(TensorOp):
     """max(a, 0). The gradient flows where the input was positive: a constant 0/1 mask."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.maximum(0.0)
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return out_grad * Tensor.make_const(node.inputs[0].cached_data > 0.0)
+        # END SOLUTION
 
 
 def relu(a):

@@ -7,6 +7,7 @@ import math
 
 from ..autograd import Tensor, TensorOp
 from ..backend_ndarray.ndarray import normalize_axes
+from ..course import student_implements
 from .ops_elementwise import exp
 
 
@@ -23,21 +24,30 @@ class Reduction(TensorOp):
         """The reduced axes of an input of ``shape``, as non-negative ints."""
         return normalize_axes(self.axes, len(shape), self.name)
 
+    @student_implements("a03")
     def expand(self, grad, shape):
         """``grad`` (the reduced shape) broadcast back to the input's ``shape``."""
+        # BEGIN SOLUTION a03
         axes = self.axes_of(shape)
         kept_shape = tuple(1 if i in axes else d for i, d in enumerate(shape))
         return grad.reshape(kept_shape).broadcast_to(shape)
+        # END SOLUTION
 
 
 class Summation(Reduction):
     """The sum over ``axes``. Every input element gets the gradient of its sum."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.sum(self.axes_of(a.shape), keepdims=self.keepdims)
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return self.expand(out_grad, node.inputs[0].shape)
+        # END SOLUTION
 
 
 def summation(a, axes=None, keepdims=False):
@@ -51,7 +61,8 @@ class Mean(Reduction):
         return math.prod(shape[i] for i in self.axes_of(shape))
 
     def compute(self, a):
-        return a.sum(self.axes_of(a.shape), keepdims=self.keepdims) / self.count(a.shape)
+        total = a.sum(self.axes_of(a.shape), keepdims=self.keepdims)
+        return total / self.count(a.shape)
 
     def gradient(self, out_grad, node):
         shape = node.inputs[0].shape
@@ -70,11 +81,11 @@ class Max(Reduction):
         return a.max(self.axes_of(a.shape), keepdims=self.keepdims)
 
     def gradient(self, out_grad, node):
-        a = node.inputs[0].cached_data
-        axes = self.axes_of(a.shape)
-        is_max = a == self.expand(node.detach(), a.shape).cached_data
-        share = is_max / is_max.sum(axes, keepdims=True).broadcast_to(a.shape)
-        return self.expand(out_grad, a.shape) * Tensor.make_const(share)
+        x = node.inputs[0].cached_data
+        axes = self.axes_of(x.shape)
+        is_max = x == self.expand(node.detach(), x.shape).cached_data
+        share = is_max / is_max.sum(axes, keepdims=True).broadcast_to(x.shape)
+        return self.expand(out_grad, x.shape) * Tensor.make_const(share)
 
 
 def max(a, axes=None, keepdims=False):  # noqa: A001  (the op's name, as in needle and numpy)
@@ -85,15 +96,21 @@ class LogSumExp(Reduction):
     """log(sum(exp(a))) over ``axes``, computed as m + log(sum(exp(a - m))) with m the maximum,
     so no exp overflows. Its gradient is the softmax of ``a`` over ``axes``."""
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         axes = self.axes_of(a.shape)
         shift = a.max(axes, keepdims=True)
         out = (a - shift.broadcast_to(a.shape)).exp().sum(axes, keepdims=True).log() + shift
         return out if self.keepdims else out.reshape(tuple(d for i, d in enumerate(a.shape) if i not in axes))
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         a = node.inputs[0]
         return self.expand(out_grad, a.shape) * exp(a - self.expand(node, a.shape))
+        # END SOLUTION
 
 
 def logsumexp(a, axes=None, keepdims=False):

@@ -11,6 +11,7 @@ import numpy as np
 from ..autograd import TensorOp
 from ..backend_ndarray import zeros
 from ..backend_ndarray.ndarray import normalize_axes
+from ..course import student_implements
 
 
 class Transpose(TensorOp):
@@ -31,11 +32,17 @@ class Transpose(TensorOp):
         if self.axes is not None and len(normalize_axes(self.axes, a.ndim, self.name)) != 2:
             raise ValueError(f"{self.name}: axes must be two axes, got {self.axes}")
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.permute(self._order(a.ndim))
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return transpose(out_grad, self.axes)
+        # END SOLUTION
 
 
 def transpose(a, axes=None):
@@ -78,11 +85,17 @@ class Reshape(TensorOp):
         if not fits or any(d < -1 for d in self.shape):
             raise ValueError(f"{self.name}: cannot reshape shape {a.shape} (size {a.size}) into {self.shape}")
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.reshape(self.shape)
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return reshape(out_grad, node.inputs[0].shape)
+        # END SOLUTION
 
 
 def reshape(a, shape):
@@ -100,23 +113,32 @@ class BroadcastTo(TensorOp):
         if lead < 0 or any(d != t and d != 1 for d, t in zip(a.shape, self.shape[lead:])):
             raise ValueError(f"{self.name}: cannot broadcast shape {a.shape} to {self.shape}")
 
+    @student_implements("a03")
     def compute(self, a):
+        # BEGIN SOLUTION a03
         return a.broadcast_to(self.shape)
+        # END SOLUTION
 
+    @student_implements("a03")
     def gradient(self, out_grad, node):
+        # BEGIN SOLUTION a03
         return sum_to_shape(out_grad, node.inputs[0].shape)
+        # END SOLUTION
 
 
 def broadcast_to(a, shape):
     return BroadcastTo(shape)(a)
 
 
+@student_implements("a03")
 def sum_to_shape(grad, shape):
     """Sum ``grad`` over the axes that broadcasting from ``shape`` added or stretched."""
+    # BEGIN SOLUTION a03
     lead = grad.ndim - len(shape)
     stretched = tuple(lead + i for i, d in enumerate(shape) if d == 1 and grad.shape[lead + i] != 1)
     axes = tuple(range(lead)) + stretched
     return grad.sum(axes).reshape(shape) if axes else grad
+    # END SOLUTION
 
 
 def _view_shape(shape, index):

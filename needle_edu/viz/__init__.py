@@ -5,7 +5,12 @@ GUI backend is needed: ``fig.savefig(path)`` writes the figure to a file, and a 
 when it is a cell's value once ``%matplotlib inline`` has run (without pyplot, nothing else
 registers the notebook's image display for figures).
 """
+from .graph import plot_computation_graph
+from .hidden_units import plot_hidden_units
 from .images import plot_image_grid, plot_weight_images
 from .training import plot_training_curves
 
-__all__ = ["plot_image_grid", "plot_training_curves", "plot_weight_images"]
+__all__ = [
+    "plot_computation_graph", "plot_hidden_units", "plot_image_grid", "plot_training_curves",
+    "plot_weight_images",
+]
