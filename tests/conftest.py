@@ -47,6 +47,17 @@ def is_slow(device):
     return device.name == "numba_cuda" and SIMULATED
 
 
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """(train images, train labels, test images, test labels), or a skip naming how to get them."""
+    from needle_edu.data import load_fashion_mnist
+
+    try:
+        return load_fashion_mnist("train") + load_fashion_mnist("test")
+    except FileNotFoundError as error:
+        pytest.skip(f"Fashion-MNIST is not available (apt-get install dataset-fashion-mnist): {error}")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

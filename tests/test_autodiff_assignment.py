@@ -4,7 +4,6 @@ The student build must stub exactly the a03 pieces, still import, and work again
 instructor's own functions are installed into it through ``needle_edu.course.install``, the
 way the notebook installs a student's.
 """
-import copy
 import io
 import os
 import re
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from assignment_checks import check_nbgrader_source, printed_accuracy, read_source, run_source
 from matplotlib.figure import Figure
 
 import needle_edu as ndl
 from autograder import student_build
 from autograder.course import Course
 from needle_edu import course, ops
-from needle_edu.data import load_fashion_mnist
 from needle_edu.viz import plot_computation_graph
 from needle_edu.viz.graph import graph_depths
 
@@ -158,47 +157,20 @@ def test_student_build_imports_stubs_and_runs_again_with_the_reference_installed
 
 @pytest.fixture(scope="module")
 def notebook():
-    jupytext = pytest.importorskip("jupytext")
-    return jupytext.read(NOTEBOOK)
+    return read_source(NOTEBOOK)
 
 
 def test_notebook_is_a_valid_nbgrader_source(notebook):
-    from nbgrader.nbgraderformat import MetadataValidator
-
-    MetadataValidator().validate_nb(notebook)
-    cells = [cell for cell in notebook.cells if "nbgrader" in cell.metadata]
-    assert len({c.metadata.nbgrader.grade_id for c in cells}) == len(cells)
-    solutions = [c for c in cells if c.metadata.nbgrader.solution]
-    assert sorted(c.metadata.nbgrader.grade_id for c in solutions) == SOLUTION_CELLS
-    tests = [c for c in cells if c.metadata.nbgrader.grade]
-    assert all(c.metadata.nbgrader.locked and c.metadata.nbgrader.points > 0 for c in tests)
-    assert len([c for c in tests if "### BEGIN HIDDEN TESTS" in c.source]) == 4
-    total = sum(c.metadata.nbgrader.points for c in tests)
-    assert total == 50 and f"**Total: {total} points.**" in notebook.cells[0].source
+    check_nbgrader_source(notebook, SOLUTION_CELLS, hidden_cells=4, total=50)
     installs = "\n".join(c.source for c in notebook.cells if c.source.startswith("needle_edu.course.install"))
     installed = re.findall(r'"([\w.]+)": \w+|(\w+)=\w+', installs)
     assert sorted(quoted or keyword for quoted, keyword in installed) == PIECES
 
 
-@pytest.fixture(scope="module")
-def fashion_mnist():
-    try:
-        return load_fashion_mnist("test")
-    except FileNotFoundError as error:
-        pytest.skip(f"Fashion-MNIST is not available: {error}")
-
-
 @pytest.mark.slow
 def test_notebook_runs_top_to_bottom_without_stderr(notebook, fashion_mnist, tmp_path):
-    nbclient = pytest.importorskip("nbclient")
-    executed = nbclient.NotebookClient(copy.deepcopy(notebook), kernel_name="python3", timeout=120,
-                                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert not [output for output in outputs if output.output_type == "error"]
-    assert not [output.text for output in outputs if output.output_type == "stream" and output.name == "stderr"]
-    printed = "".join(output.text for output in outputs if output.output_type == "stream")
-    assert float(re.search(r"test accuracy: ([\d.]+)%", printed).group(1)) >= 80
+    printed, images = run_source(notebook, tmp_path)
+    assert printed_accuracy(printed) >= 0.80
     seconds = float(re.search(r"epoch 1: .*, (\d+) s", printed).group(1))
     assert seconds < 120
-    images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) == 3  # the small graph, the loss curve, the network's graph
+    assert images == 3  # the small graph, the loss curve, the network's graph

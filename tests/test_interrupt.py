@@ -1,5 +1,4 @@
 """A long kernel stops on Ctrl-C (SIGINT) with KeyboardInterrupt instead of running to the end."""
-import os
 import signal
 import subprocess
 import sys

@@ -4,8 +4,6 @@ notebook of assignment a01.
 The library is checked against numpy written here, never against itself; the notebook is checked
 as nbgrader will see it (valid metadata, hidden tests present) and run top to bottom.
 """
-import copy
-import re
 import subprocess
 import sys
 import textwrap
@@ -14,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from assignment_checks import (check_nbgrader_source, counting_calls, printed_accuracy, read_source,
+                               run_source)
 from matplotlib.figure import Figure
 
 from needle_edu import course
 from needle_edu import softmax_regression as sr
-from needle_edu.data import FASHION_MNIST_CLASSES, load_fashion_mnist
+from needle_edu.data import FASHION_MNIST_CLASSES
 from needle_edu.viz import plot_training_curves, plot_weight_images
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,35 +144,15 @@ def test_a01_pieces_are_the_three_functions():
 
 def test_training_runs_the_installed_functions():
     """train_softmax_regression looks its pieces up by module-level name, so install() works."""
-    originals = {name: getattr(sr, name) for name in PIECES}
-    calls = []
-
-    def counted(name):
-        def wrapper(*args, **kwargs):
-            calls.append(name)
-            return originals[name](*args, **kwargs)
-        return wrapper
-
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((30, 4)), rng.integers(0, 3, size=30)
-    try:
-        course.install("a01", **{name: counted(name) for name in PIECES})
+    with counting_calls(sr, "a01", PIECES) as calls:
         history = sr.train_softmax_regression(X, y, X[:10], y[:10], epochs=2, lr=0.1, batch=8)
-    finally:
-        course.install("a01", **originals)
     assert calls.count("softmax_regression_epoch") == 2
     assert calls.count("softmax_regression_gradient") == 2 * 4
     assert calls.count("softmax_loss") == 2 * 2
     assert len(history.train_loss) == len(history.test_error) == 2
     assert history.theta.shape == (4, 3)
-
-
-@pytest.fixture(scope="module")
-def fashion_mnist():
-    try:
-        return load_fashion_mnist("train") + load_fashion_mnist("test")
-    except FileNotFoundError as error:
-        pytest.skip(f"Fashion-MNIST is not available: {error}")
 
 
 def test_training_on_fashion_mnist_reaches_83_percent(fashion_mnist):
@@ -240,52 +220,16 @@ def test_viz_writes_nothing_to_stderr():
 
 @pytest.fixture(scope="module")
 def notebook():
-    jupytext = pytest.importorskip("jupytext")
-    return jupytext.read(NOTEBOOK)
-
-
-def nbgrader_cells(notebook):
-    return [cell for cell in notebook.cells if "nbgrader" in cell.metadata]
+    return read_source(NOTEBOOK)
 
 
 def test_notebook_is_a_valid_nbgrader_source(notebook):
-    from nbgrader.nbgraderformat import MetadataValidator
-
-    MetadataValidator().validate_nb(notebook)
-    assert notebook.metadata.kernelspec.name == "python3"
-    cells = nbgrader_cells(notebook)
-    grade_ids = [cell.metadata.nbgrader.grade_id for cell in cells]
-    assert len(grade_ids) == len(set(grade_ids))
-
-    solutions = [cell for cell in cells if cell.metadata.nbgrader.solution]
-    tests = [cell for cell in cells if cell.metadata.nbgrader.grade]
-    assert sorted(cell.metadata.nbgrader.grade_id for cell in solutions) == PIECES
-    for cell in solutions:
-        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
-    for cell in tests:
-        assert cell.cell_type == "code" and not cell.metadata.nbgrader.solution
-        assert cell.metadata.nbgrader.locked and cell.metadata.nbgrader.points > 0
-    hidden = [cell for cell in tests if "### BEGIN HIDDEN TESTS" in cell.source]
-    assert len(hidden) == 3
-    assert all("### END HIDDEN TESTS" in cell.source for cell in hidden)
-
-    total = sum(cell.metadata.nbgrader.points for cell in tests)
-    assert f"**Total: {total} points.**" in notebook.cells[0].source
-    assert total == 40
+    check_nbgrader_source(notebook, PIECES, hidden_cells=3, total=40)
 
 
 @pytest.mark.slow
 def test_notebook_runs_top_to_bottom_without_stderr(notebook, fashion_mnist, tmp_path):
-    nbclient = pytest.importorskip("nbclient")
-    executed = nbclient.NotebookClient(copy.deepcopy(notebook), kernel_name="python3", timeout=120,
-                                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [output for cell in executed.cells if cell.cell_type == "code"
-               for output in cell.outputs]
-    assert not [output for output in outputs if output.output_type == "error"]
-    assert not [output.text for output in outputs
-                if output.output_type == "stream" and output.name == "stderr"]
-    printed = "".join(output.text for output in outputs if output.output_type == "stream")
-    accuracy = float(re.search(r"test accuracy: ([\d.]+)%", printed).group(1)) / 100
+    printed, images = run_source(notebook, tmp_path)
+    accuracy = printed_accuracy(printed)
     assert accuracy >= 0.83
-    images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) == 3  # the data samples, the training curves, the weight images
+    assert images == 3  # the data samples, the training curves, the weight images

@@ -21,7 +21,6 @@ The protocol. A device module exposes a buffer class and flat kernels on it:
 Every buffer handed to a kernel is compact and of the right size and dtype: ``NDArray``
 checks all of that before any kernel runs, so kernels stay flat loops.
 """
-import math
 
 import numpy as np
 

@@ -1,0 +1,78 @@
+"""Checks shared by the tests of every assignment: its source notebook and its library pieces."""
+import contextlib
+import copy
+import re
+
+import pytest
+
+from needle_edu import course
+
+
+def read_source(path):
+    """The jupytext source notebook at ``path`` as an nbformat notebook."""
+    return pytest.importorskip("jupytext").read(path)
+
+
+def check_nbgrader_source(notebook, solution_ids, hidden_cells, total):
+    """Valid nbgrader metadata, solution cells ``solution_ids``, locked tests worth ``total`` (stated at the top)."""
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    MetadataValidator().validate_nb(notebook)
+    assert notebook.metadata.kernelspec.name == "python3"
+    cells = [cell for cell in notebook.cells if "nbgrader" in cell.metadata]
+    grade_ids = [cell.metadata.nbgrader.grade_id for cell in cells]
+    assert len(grade_ids) == len(set(grade_ids))
+    solutions = [cell for cell in cells if cell.metadata.nbgrader.solution]
+    assert sorted(cell.metadata.nbgrader.grade_id for cell in solutions) == sorted(solution_ids)
+    for cell in solutions:
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+    tests = [cell for cell in cells if cell.metadata.nbgrader.grade]
+    for cell in tests:
+        assert cell.cell_type == "code" and not cell.metadata.nbgrader.solution
+        assert cell.metadata.nbgrader.locked and cell.metadata.nbgrader.points > 0
+    hidden = [cell for cell in tests if "### BEGIN HIDDEN TESTS" in cell.source]
+    assert len(hidden) == hidden_cells
+    assert all("### END HIDDEN TESTS" in cell.source for cell in hidden)
+    points = sum(cell.metadata.nbgrader.points for cell in tests)
+    assert points == total and f"**Total: {total} points.**" in notebook.cells[0].source
+
+
+def run_source(notebook, tmp_path, timeout=120):
+    """Run the notebook top to bottom (instructor library); return (printed text, image count).
+
+    Fails on any error output or any stderr output (which would zero a test cell in nbgrader).
+    """
+    nbclient = pytest.importorskip("nbclient")
+    executed = nbclient.NotebookClient(copy.deepcopy(notebook), kernel_name="python3", timeout=timeout,
+                                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [output for cell in executed.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert not [output.text for output in outputs
+                if output.output_type == "stream" and output.name == "stderr"]
+    printed = "".join(output.text for output in outputs if output.output_type == "stream")
+    images = sum(1 for output in outputs if "image/png" in output.get("data", {}))
+    return printed, images
+
+
+def printed_accuracy(printed):
+    """The fraction in the notebook's ``test accuracy: 83.8%`` line."""
+    return float(re.search(r"test accuracy: ([\d.]+)%", printed).group(1)) / 100
+
+
+@contextlib.contextmanager
+def counting_calls(module, assignment, pieces):
+    """Install wrappers of ``module``'s ``pieces`` that record each call; restore the originals after."""
+    originals = {name: getattr(module, name) for name in pieces}
+    calls = []
+
+    def counted(name):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return originals[name](*args, **kwargs)
+        return wrapper
+
+    course.install(assignment, **{name: counted(name) for name in pieces})
+    try:
+        yield calls
+    finally:
+        course.install(assignment, **originals)
