@@ -56,8 +56,11 @@ lab: setup
 	$(PY) -m autograder kernel
 	$(PY) -m jupyter lab --ServerApp.root_dir=course_build/release $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Ratios against numpy (and torch: `make bench TORCH=1` installs its CPU build to compare with).
 bench: setup
+	$(if $(TORCH),$(PY) -m pip install -q torch==2.13.0,)
 	$(PY) benchmarks/bench_ndarray.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf build _build _extra course_build .pytest_cache .hypothesis

@@ -17,6 +17,8 @@ DTYPES = ("float32", "float64")
 
 def dtype_name(dtype, op="NDArray"):
     """The canonical name of ``dtype`` (float32 or float64), or a TypeError naming ``op``."""
+    if isinstance(dtype, str) and dtype in DTYPES:  # already canonical: the hot path of every op
+        return dtype
     try:
         name = np.dtype(dtype).name
     except TypeError:

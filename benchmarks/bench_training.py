@@ -1,0 +1,125 @@
+"""One training epoch of a 784-100-10 MLP, needle_edu on each device beside torch and numpy.
+
+The DESIGN §8 target: needle_edu's epoch (forward, backward, SGD update) within 2x torch's
+CPU time. Data is Fashion-MNIST when installed, else random images of the same shape.
+Usage: ``python benchmarks/bench_training.py [--batches N]``.
+"""
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import needle_edu as ndl  # noqa: E402
+from needle_edu import nn, ops  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+BATCH, HIDDEN, LR = 100, 100, 0.1
+
+
+def images(batches):
+    try:
+        from needle_edu.data import load_fashion_mnist
+        X, y = load_fashion_mnist("train")
+    except FileNotFoundError:
+        rng = np.random.default_rng(0)
+        X, y = rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000)
+    n = batches * BATCH
+    return X[:n].astype(np.float32), y[:n].astype(np.int64)
+
+
+def needle_epoch(device, X, y):
+    """Seconds for one epoch with needle_edu's nn on ``device`` (plain SGD through .data)."""
+    model = nn.Sequential(nn.Linear(784, HIDDEN, device=device), nn.ReLU(), nn.Linear(HIDDEN, 10, device=device))
+    loss_fn = nn.SoftmaxLoss()
+    batches = [(ndl.Tensor(X[i:i + BATCH], device=device, requires_grad=False),
+                ndl.Tensor(y[i:i + BATCH].astype(np.float32), device=device, requires_grad=False))
+               for i in range(0, len(X), BATCH)]
+    params = model.parameters()
+    start = time.perf_counter()
+    for xb, yb in batches:
+        loss = loss_fn(model(xb), yb)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        for p in params:
+            p.data = p.data - p.grad * LR
+    return time.perf_counter() - start
+
+
+def torch_epoch(X, y):
+    model = torch.nn.Sequential(torch.nn.Linear(784, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batches = [(torch.from_numpy(X[i:i + BATCH]), torch.from_numpy(y[i:i + BATCH])) for i in range(0, len(X), BATCH)]
+    start = time.perf_counter()
+    for xb, yb in batches:
+        optimizer.zero_grad()
+        loss_fn(model(xb), yb).backward()
+        optimizer.step()
+    return time.perf_counter() - start
+
+
+def numpy_epoch(X, y):
+    """The same epoch written by hand in numpy: the floor a library's overhead is measured against."""
+    rng = np.random.default_rng(0)
+    W1 = rng.standard_normal((784, HIDDEN), dtype=np.float32) * np.sqrt(2 / 784)
+    W2 = rng.standard_normal((HIDDEN, 10), dtype=np.float32) * np.sqrt(2 / HIDDEN)
+    start = time.perf_counter()
+    for i in range(0, len(X), BATCH):
+        xb, yb = X[i:i + BATCH], y[i:i + BATCH]
+        hidden = np.maximum(xb @ W1, 0)
+        logits = hidden @ W2
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        probabilities[np.arange(len(yb)), yb] -= 1
+        g2 = probabilities / len(yb)
+        g1 = (g2 @ W2.T) * (hidden > 0)
+        W2 -= LR * hidden.T @ g2
+        W1 -= LR * xb.T @ g1
+    return time.perf_counter() - start
+
+
+def median_of(fn, repeats):
+    fn()  # warm-up: compiles numba kernels, faults pages in
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=600, help="batches of 100 per epoch (600 = all of it)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--devices", nargs="+", default=["cpu", "numba", "numpy"])
+    parser.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "training.json"))
+    args = parser.parse_args()
+    X, y = images(args.batches)
+    print(f"MLP 784-{HIDDEN}-10 epoch, {len(X)} images in batches of {BATCH} (median of {args.repeats})\n")
+    results = {"hand-written numpy": median_of(lambda: numpy_epoch(X, y), args.repeats)}
+    if torch is not None:
+        results["torch"] = median_of(lambda: torch_epoch(X, y), args.repeats)
+    for name in args.devices:
+        device = ndl.device(name)
+        if device.enabled():
+            results[f"needle_edu {name}"] = median_of(lambda: needle_epoch(device, X, y), args.repeats)
+    reference = results.get("torch")
+    for name, seconds in results.items():
+        ratio = "" if reference is None else f"{seconds / reference:6.2f}x torch"
+        target = "  (target <= 2.0)" if name.startswith("needle_edu") and reference else ""
+        print(f"  {name:<22} {seconds:7.3f} s  {ratio}{target}")
+    if reference is None:
+        print("\n  torch is not installed: `make bench TORCH=1` installs the CPU build (torch==2.13.0)")
+    path = pathlib.Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"batches": args.batches, "seconds": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
