@@ -2,6 +2,9 @@
 import contextlib
 import copy
 import re
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -76,3 +79,11 @@ def counting_calls(module, assignment, pieces):
         yield calls
     finally:
         course.install(assignment, **originals)
+
+
+def assert_silent(script):
+    """Run ``script`` in a fresh interpreter with warnings as errors: it must pass and print nothing to stderr."""
+    result = subprocess.run([sys.executable, "-W", "error", "-c", textwrap.dedent(script)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -193,11 +193,11 @@ def test_not_found_says_when_the_environment_variable_is_unset(tmp_path):
 def test_package_folder_falls_back_to_dpkg_file_list(tmp_path):
     dpkg_info = tmp_path / "dpkg-info"
     dpkg_info.mkdir()
+    elsewhere, other = tmp_path / "elsewhere", tmp_path / "other"
     (dpkg_info / "test-package.list").write_text(
-        "/.\n/opt/elsewhere\n/opt/elsewhere/train-images-idx3-ubyte.gz\n/opt/other/README\n")
+        f"/.\n{elsewhere}\n{elsewhere}/train-images-idx3-ubyte.gz\n{other}/README\n")
     source = stand_in_source(tmp_path)
-    assert package_folders(source, dpkg_info) == [*map(Path, source.package_folders),
-                                                  Path("/opt/elsewhere")]
+    assert package_folders(source, dpkg_info) == [*map(Path, source.package_folders), elsewhere]
     (tmp_path / "package" / "fashion-mnist").mkdir(parents=True)
     assert package_folders(source, dpkg_info) == [*map(Path, source.package_folders)]
 
