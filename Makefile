@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.needle-edu-installed
 PYTEST_ARGS ?=
+# torch's CPU build, the tests' and benchmarks' reference; the +cpu version is never the CUDA build.
+TORCH_CPU := torch==2.13.0+cpu
 
 # Debian packages: Fashion-MNIST (the course's data) and Chromium (the book's screenshot tests).
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium
@@ -34,6 +36,7 @@ $(STAMP): pyproject.toml CMakeLists.txt
 	$(PY) -m pip install -q --no-build-isolation -Ceditable.rebuild=true \
 		-Cbuild-dir="build/{wheel_tag}" -e ".[dev,course]"
 	$(PY) -c "from autograder.book import ensure_mathjax; ensure_mathjax()"
+	$(PY) -m pip install -q "$(TORCH_CPU)" || echo "needle-edu: $(TORCH_CPU) is not available; the tests that compare with torch will skip"
 	touch $(STAMP)
 
 # The main job: check every device, release every assignment, grade the bundled example
@@ -56,9 +59,8 @@ lab: setup
 	$(PY) -m autograder kernel
 	$(PY) -m jupyter lab --ServerApp.root_dir=course_build/release $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Ratios against numpy (and torch: `make bench TORCH=1` installs its CPU build to compare with).
+# Ratios against numpy and torch (its CPU build, installed by setup where a package index has it).
 bench: setup
-	$(if $(TORCH),$(PY) -m pip install -q torch==2.13.0,)
 	$(PY) benchmarks/bench_ndarray.py
 	$(PY) benchmarks/bench_training.py
 

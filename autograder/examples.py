@@ -15,7 +15,8 @@ from . import notebooks
 KINDS = ("correct", "blank", "wrong")
 
 # Prepended to each altered solution cell of the wrong example. A decorated function still runs,
-# but its results are too large by 10% + 0.1, and the float arrays it changes in place change 10% more.
+# but its results are too large by 10% + 0.1 (or 1.1 x + 0.1 for objects without abs(), like
+# Tensors), and the float arrays it changes in place change 10% more.
 WRONG_HELPERS = '''\
 def _needle_edu_perturb(value):  # the course tool's "wrong" example: results too large
     if value is None or isinstance(value, (bool, str, bytes)):
@@ -27,6 +28,10 @@ def _needle_edu_perturb(value):  # the course tool's "wrong" example: results to
             return value
     try:
         return value + 0.1 * abs(value) + 0.1  # larger than value, whatever its sign
+    except Exception:
+        pass
+    try:
+        return value * 1.1 + 0.1  # objects without abs(), such as needle_edu Tensors
     except Exception:
         return value
 

@@ -115,7 +115,7 @@ def main():
         target = "  (target <= 2.0)" if name.startswith("needle_edu") and reference else ""
         print(f"  {name:<22} {seconds:7.3f} s  {ratio}{target}")
     if reference is None:
-        print("\n  torch is not installed: `make bench TORCH=1` installs the CPU build (torch==2.13.0)")
+        print("\n  torch is not installed: `make setup` installs its CPU build where a package index has it")
     path = pathlib.Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"batches": args.batches, "seconds": results}, indent=2))

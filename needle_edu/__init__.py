@@ -8,7 +8,7 @@ operators and methods (``x + y``, ``x @ w``, ``x.sum()``) apply the same ops.
 from .backend_ndarray import (Device, DeviceUnavailableError, NDArray, all_devices, cpu,
                               cpu_numba, cpu_numpy, cuda, cuda_numba, default_device, device)
 from . import autograd, gradcheck, ops
-from . import data, init, nn, train
+from . import data, init, nn, optim, train
 from .autograd import Tensor, TensorTuple, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"

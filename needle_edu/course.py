@@ -7,6 +7,7 @@ of the library runs the student's code.
 """
 import importlib
 import sys
+import types
 
 _PIECES = {}  # assignment -> {qualified name: module name}
 
@@ -54,5 +55,17 @@ def install(assignment, **implementations):
             raise TypeError(f"install: {name} must be a function, got {type(implementation).__name__}")
     for name, implementation in implementations.items():
         owner, attribute = _owner(expected[name], name)
+        original = getattr(owner, attribute)
         setattr(owner, attribute, implementation)
+        if isinstance(owner, types.ModuleType):
+            _replace_reexports(owner.__name__.partition(".")[0], attribute, original, implementation)
     return sorted(implementations)
+
+
+def _replace_reexports(package, attribute, original, implementation):
+    """Where a module of ``package`` re-exports ``original`` (``init.kaiming_normal`` for
+    ``init.init_initializers.kaiming_normal``), point it at ``implementation`` too."""
+    for module_name, module in list(sys.modules.items()):
+        if (module_name == package or module_name.startswith(package + ".")) and module is not None:
+            if vars(module).get(attribute) is original:
+                setattr(module, attribute, implementation)

@@ -17,7 +17,8 @@ def read_source(path):
 
 
 def check_nbgrader_source(notebook, solution_ids, hidden_cells, total):
-    """Valid nbgrader metadata, solution cells ``solution_ids``, locked tests worth ``total`` (stated at the top)."""
+    """Valid nbgrader metadata, solution cells ``solution_ids`` (manually graded answers among
+    them), locked tests and answers worth ``total`` (stated at the top)."""
     from nbgrader.nbgraderformat import MetadataValidator
 
     MetadataValidator().validate_nb(notebook)
@@ -29,14 +30,18 @@ def check_nbgrader_source(notebook, solution_ids, hidden_cells, total):
     assert sorted(cell.metadata.nbgrader.grade_id for cell in solutions) == sorted(solution_ids)
     for cell in solutions:
         assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
-    tests = [cell for cell in cells if cell.metadata.nbgrader.grade]
+    graded = [cell for cell in cells if cell.metadata.nbgrader.grade]
+    tests = [cell for cell in graded if not cell.metadata.nbgrader.solution]
     for cell in tests:
-        assert cell.cell_type == "code" and not cell.metadata.nbgrader.solution
+        assert cell.cell_type == "code"
         assert cell.metadata.nbgrader.locked and cell.metadata.nbgrader.points > 0
+    for cell in graded:  # manually graded answers are graded solution cells, in markdown
+        if cell.metadata.nbgrader.solution:
+            assert cell.cell_type == "markdown" and cell.metadata.nbgrader.points > 0
     hidden = [cell for cell in tests if "### BEGIN HIDDEN TESTS" in cell.source]
     assert len(hidden) == hidden_cells
     assert all("### END HIDDEN TESTS" in cell.source for cell in hidden)
-    points = sum(cell.metadata.nbgrader.points for cell in tests)
+    points = sum(cell.metadata.nbgrader.points for cell in graded)
     assert points == total and f"**Total: {total} points.**" in notebook.cells[0].source
 
 

@@ -9,9 +9,9 @@ from needle_edu import init
 from needle_edu.backend_ndarray import devices
 
 
-@pytest.mark.parametrize("make", [init.rand, init.randn, init.randb, init.ones, init.zeros,
+@pytest.mark.parametrize("make", [init.uniform, init.normal, init.randb, init.ones, init.zeros,
                                   lambda *shape, **kw: init.constant(*shape, c=2.5, **kw)],
-                         ids=["rand", "randn", "randb", "ones", "zeros", "constant"])
+                         ids=["uniform", "normal", "randb", "ones", "zeros", "constant"])
 def test_shapes_devices_and_dtypes(make):
     t = make(2, 3, device="numpy", dtype="float64")
     assert t.shape == (2, 3) and t.dtype == "float64" and t.device == devices.cpu_numpy()
@@ -27,20 +27,20 @@ def test_constants():
 
 def test_manual_seed_repeats_every_draw_on_every_device_and_dtype():
     init.manual_seed(7)
-    first = [init.rand(3, device="numpy", dtype="float64"), init.randn(3), init.randb(5)]
+    first = [init.uniform(3, device="numpy", dtype="float64"), init.normal(3), init.randb(5)]
     init.manual_seed(7)
-    again = [init.rand(3, device="cpu", dtype="float64"), init.randn(3), init.randb(5)]
+    again = [init.uniform(3, device="cpu", dtype="float64"), init.normal(3), init.randb(5)]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert not np.array_equal(init.rand(3).numpy(), first[0].numpy())
+    assert not np.array_equal(init.uniform(3).numpy(), first[0].numpy())
     assert init.manual_seed(7) is init.default_generator
 
 
 def test_random_distributions():
     init.manual_seed(0)
-    u = init.rand(100_000, low=-2.0, high=3.0, device="numpy").numpy()
+    u = init.uniform(100_000, low=-2.0, high=3.0, device="numpy").numpy()
     assert u.min() >= -2.0 and u.max() < 3.0 and abs(u.mean() - 0.5) < 0.02
-    n = init.randn(100_000, mean=1.0, std=2.0, device="numpy").numpy()
+    n = init.normal(100_000, mean=1.0, std=2.0, device="numpy").numpy()
     assert abs(n.mean() - 1.0) < 0.03 and abs(n.std() - 2.0) < 0.03
     b = init.randb(100_000, p=0.3, device="numpy").numpy()
     assert set(np.unique(b)) == {0.0, 1.0} and abs(b.mean() - 0.3) < 0.01
@@ -88,3 +88,37 @@ def test_initializers_take_a_shape_and_refuse_unknown_nonlinearities():
     assert init.calculate_gain("relu") == math.sqrt(2)
     with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'"):
         init.kaiming_normal(3, 4, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("make", [init.uniform, init.normal, init.randb, init.ones, init.zeros, init.constant])
+def test_every_maker_takes_shape_by_keyword_and_refuses_two_shapes_or_bad_ones(make):
+    assert make(shape=(2, 3)).shape == (2, 3) and make(shape=4).shape == (4,)
+    with pytest.raises(TypeError, match="not both"):
+        make(2, shape=(2,))
+    with pytest.raises(ValueError, match="whole numbers >= 0"):
+        make(shape=(2, -1))
+    with pytest.raises(ValueError, match="whole numbers >= 0"):
+        make(2.5)
+
+
+@pytest.mark.parametrize("name", ["xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal"])
+def test_initializers_refuse_fans_that_are_not_positive_whole_numbers(name):
+    with pytest.raises(ValueError, match=f"{name}: fan_in must be a whole number >= 1"):
+        getattr(init, name)(0, 4)
+    with pytest.raises(ValueError, match=f"{name}: fan_out must be a whole number >= 1"):
+        getattr(init, name)(3, 2.0)
+
+
+def test_initializers_match_torch_for_the_same_fans():
+    """torch stores a Linear weight as (fan_out, fan_in): its bound and std are ours for the transpose."""
+    torch = pytest.importorskip("torch", reason="torch (CPU wheel) compares the initializers' scales")
+    w = torch.empty(FAN_OUT, FAN_IN, dtype=torch.float64)
+    torch.manual_seed(0)
+    for name, make, torch_init in [
+            ("xavier_uniform", lambda: init.xavier_uniform(FAN_IN, FAN_OUT, gain=2.0), lambda: torch.nn.init.xavier_uniform_(w, gain=2.0)),
+            ("kaiming_normal", lambda: init.kaiming_normal(FAN_IN, FAN_OUT), lambda: torch.nn.init.kaiming_normal_(w, nonlinearity="relu"))]:
+        ours = make().numpy()
+        theirs = torch_init().numpy()
+        np.testing.assert_allclose(ours.std(), theirs.std(), rtol=0.02, err_msg=name)
+        if "uniform" in name:
+            np.testing.assert_allclose(np.abs(ours).max(), np.abs(theirs).max(), rtol=0.01, err_msg=name)

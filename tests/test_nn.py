@@ -320,7 +320,7 @@ def test_normalization_refuses_the_wrong_shape(layer):
 
 
 def test_dropout_in_eval_mode_is_the_identity():
-    x = init.randn(5, 5)
+    x = init.normal(5, 5)
     assert nn.Dropout(0.5).eval()(x) is x
 
 
@@ -328,13 +328,13 @@ def test_dropout_zeroes_about_p_and_scales_the_kept_entries_exactly(case):
     device, dtype, _ = case
     shape = (10, 10) if is_slow(device) else (100, 100)
     init.manual_seed(0)
-    x = init.rand(*shape, low=1.0, high=2.0, device=device, dtype=dtype)
+    x = init.uniform(*shape, low=1.0, high=2.0, device=device, dtype=dtype)
     out = nn.Dropout(0.3)(x).numpy()
     kept = out != 0
     assert abs(1 - kept.mean() - 0.3) < (0.15 if is_slow(device) else 0.02)
     np.testing.assert_allclose(out[kept], x.numpy()[kept] / 0.7, rtol=1e-6 if dtype == "float32" else 1e-15)
     init.manual_seed(0)
-    x_again = init.rand(*shape, low=1.0, high=2.0, device=device, dtype=dtype)
+    x_again = init.uniform(*shape, low=1.0, high=2.0, device=device, dtype=dtype)
     np.testing.assert_array_equal(nn.Dropout(0.3)(x_again).numpy(), out)  # seeded: the same mask
 
 
@@ -352,7 +352,7 @@ def test_dropout_gradient_is_the_scaled_mask(rng):
 
 
 def test_dropout_edge_probabilities():
-    x = init.rand(3, 4, low=1.0, high=2.0)
+    x = init.uniform(3, 4, low=1.0, high=2.0)
     np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x.numpy())
     np.testing.assert_array_equal(nn.Dropout(1.0)(x).numpy(), np.zeros((3, 4)))
     for p in (-0.1, 1.5):

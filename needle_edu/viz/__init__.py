@@ -8,9 +8,14 @@ registers the notebook's image display for figures).
 from .graph import plot_computation_graph
 from .hidden_units import plot_hidden_units
 from .images import plot_image_grid, plot_weight_images
+from .layer_norms import WeightTracker, layer_norms, plot_layer_norms, plot_weight_changes
+from .optimizer_paths import (OPTIMIZERS, SURFACES, Surface, animate_optimizer_paths, compare_optimizers,
+                              lr_sensitivity, optimizer_path, plot_lr_sensitivity, plot_optimizer_paths)
 from .training import plot_training_curves
 
 __all__ = [
-    "plot_computation_graph", "plot_hidden_units", "plot_image_grid", "plot_training_curves",
-    "plot_weight_images",
+    "OPTIMIZERS", "SURFACES", "Surface", "WeightTracker", "animate_optimizer_paths", "compare_optimizers",
+    "layer_norms", "lr_sensitivity", "optimizer_path", "plot_computation_graph", "plot_hidden_units",
+    "plot_image_grid", "plot_layer_norms", "plot_lr_sensitivity", "plot_optimizer_paths",
+    "plot_training_curves", "plot_weight_changes", "plot_weight_images",
 ]
