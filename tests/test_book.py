@@ -176,11 +176,13 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
 
 
 @needs_chromium
-def test_the_lecture_shows_rendered_math_and_its_figure(build):
-    if not (ROOT / f"{LECTURE}.md").exists():
-        pytest.skip(f"{LECTURE}.md is not written yet")
+@pytest.mark.parametrize("lecture", [LECTURE, "book/lecture06_optimization_and_initialization",
+                                     "book/lecture09_normalization_and_regularization"])
+def test_the_lecture_shows_rendered_math_and_its_figure(build, lecture):
+    if not (ROOT / f"{lecture}.md").exists():
+        pytest.skip(f"{lecture}.md is not written yet")
     assert build["returncode"] == 0
-    dom = render(LECTURE)
+    dom = render(lecture)
     assert "<mjx-container" in dom, "MathJax did not render the math"
     assert "mjx-merror" not in dom and "data-mjx-error" not in dom
     figures = [src for src in re.findall(r"<img[^>]*\bsrc=\"([^\"]+)\"", dom)
@@ -190,6 +192,16 @@ def test_the_lecture_shows_rendered_math_and_its_figure(build):
         if not src.startswith("data:"):
             width, height = Image.open(SITE / "book" / src).size
             assert width > 0 and height > 0, src
+
+
+@needs_chromium
+def test_the_optimizer_animation_plays_offline(build):
+    """Lecture 6's animation: matplotlib's player with its frames inline, buttons without icon fonts."""
+    assert build["returncode"] == 0
+    dom = render("book/lecture06_optimization_and_initialization")
+    assert dom.count('<img id="_anim_img') == 1, "one animation"
+    assert re.search(r"frames\[29\] = \"data:image/png;base64", dom), "its 30 frames are in the page"
+    assert 'title="Play"' in dom and "font-awesome" not in dom
 
 
 def test_a_later_release_may_ship_earlier_reference_code_but_nothing_else(tmp_path):

@@ -8,14 +8,16 @@ geometrically, s > 2 blows it up.
 import numpy as np
 from matplotlib.figure import Figure
 
-from .. import init, ops
+from .. import init, nn, ops
 from ..autograd import Tensor
 from ..nn import Parameter
 
 
-def layer_norms(initializer, depth=50, width=100, batch=64, seed=0):
+def layer_norms(initializer, depth=50, width=100, batch=64, seed=0, normalization=None):
     """Per layer of a ``depth``-layer ReLU network (no biases) whose weights are
     ``initializer(width, width)``: the activations' and the weight gradients' norms.
+    ``normalization``: None, ``"layernorm"`` or ``"batchnorm"``, a normalization layer (in
+    training mode) between each linear layer and its ReLU.
 
     Returns ``{"activation": [...], "gradient": [...]}``, ``depth`` numbers each: the
     root-mean-square over the batch of each layer's output norm, and the norm of
@@ -25,9 +27,15 @@ def layer_norms(initializer, depth=50, width=100, batch=64, seed=0):
     rng = np.random.default_rng(seed)
     weights = [Parameter(initializer(width, width).astype("float64").to("numpy")) for _ in range(depth)]
     x = Tensor(rng.standard_normal((batch, width)), device="numpy", dtype="float64", requires_grad=False)
+    kinds = {None: None, "layernorm": nn.LayerNorm1d, "batchnorm": nn.BatchNorm1d}
+    if normalization not in kinds:
+        raise ValueError(f"layer_norms: normalization is None, 'layernorm' or 'batchnorm', got {normalization!r}")
+    norms = [kinds[normalization](width, device="numpy", dtype="float64") if normalization else None
+             for _ in weights]
     activations = []
-    for w in weights:
-        x = ops.relu(x @ w)
+    for w, norm in zip(weights, norms):
+        x = x @ w
+        x = ops.relu(norm(x) if norm else x)
         activations.append(float(np.sqrt((x.numpy() ** 2).sum() / batch)))
     direction = Tensor(rng.standard_normal((batch, width)), device="numpy", dtype="float64", requires_grad=False)
     (x * direction).sum().backward()

@@ -55,7 +55,7 @@ OPTIMIZERS = {
     "Adam": lambda params, lr: optim.Adam(params, lr=lr),
 }
 # Per surface: steps, and the learning rate of the SGD family, of RMSProp and of Adam.
-SETTINGS = {"quadratic": (60, 0.05, 0.1, 0.3), "rosenbrock": (400, 2e-3, 0.01, 0.05),
+SETTINGS = {"quadratic": (60, 0.05, 0.1, 0.3), "rosenbrock": (500, 1e-3, 0.01, 0.05),
             "saddle": (80, 0.05, 0.05, 0.1)}
 
 
@@ -141,8 +141,8 @@ def animate_optimizer_paths(surface, paths, frames=30, interval=150):
 
 
 # matplotlib's player draws its buttons with Font Awesome from a CDN: use characters instead.
-_BUTTONS = {"fast-backward": "⏮", "step-backward": "⏴", "play fa-flip-horizontal": "◀", "pause": "⏸",
-            "play": "▶", "step-forward": "⏵", "fast-forward": "⏭", "minus": "−", "plus": "+"}
+_BUTTONS = {"fast-backward": "first", "step-backward": "back", "play fa-flip-horizontal": "◀", "pause": "pause",
+            "play": "▶", "step-forward": "step", "fast-forward": "last", "minus": "slower", "plus": "faster"}
 
 
 def _offline(html):
