@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import needle_edu as ndl  # noqa: E402
-from needle_edu import nn, ops  # noqa: E402
+from needle_edu import nn, ops, optim  # noqa: E402
 
 try:
     import torch
@@ -37,21 +37,19 @@ def images(batches):
 
 
 def needle_epoch(device, X, y):
-    """Seconds for one epoch with needle_edu's nn on ``device`` (plain SGD through .data)."""
+    """Seconds for one epoch with needle_edu's nn and optim.SGD on ``device``."""
     model = nn.Sequential(nn.Linear(784, HIDDEN, device=device), nn.ReLU(), nn.Linear(HIDDEN, 10, device=device))
     loss_fn = nn.SoftmaxLoss()
     batches = [(ndl.Tensor(X[i:i + BATCH], device=device, requires_grad=False),
                 ndl.Tensor(y[i:i + BATCH].astype(np.float32), device=device, requires_grad=False))
                for i in range(0, len(X), BATCH)]
-    params = model.parameters()
+    optimizer = optim.SGD(model.parameters(), lr=LR)
     start = time.perf_counter()
     for xb, yb in batches:
         loss = loss_fn(model(xb), yb)
-        for p in params:
-            p.grad = None
+        optimizer.zero_grad()
         loss.backward()
-        for p in params:
-            p.data = p.data - p.grad * LR
+        optimizer.step()
     return time.perf_counter() - start
 
 

@@ -208,6 +208,11 @@ class Array {
 
 DType parse_dtype(const py::object& obj) {
   std::string name;
+  if (py::isinstance<py::str>(obj)) {  // the canonical names, as NDArray passes them: no numpy call
+    name = obj.cast<std::string>();
+    if (name == "float32") return DType::f32;
+    if (name == "float64") return DType::f64;
+  }
   try {
     name = py::str(py::dtype::from_args(obj).attr("name")).cast<std::string>();
   } catch (py::error_already_set&) {

@@ -124,6 +124,11 @@ class Array {
 
 // The dtype argument of Array(size, dtype): anything numpy understands as float32/float64.
 DType parse_dtype(const py::object& dtype) {
+  if (py::isinstance<py::str>(dtype)) {  // the canonical names, as NDArray passes them: no numpy call
+    std::string name = dtype.cast<std::string>();
+    if (name == "float32") return DType::float32;
+    if (name == "float64") return DType::float64;
+  }
   std::string name = py::dtype::from_args(dtype).attr("name").cast<std::string>();
   if (name == "float32") return DType::float32;
   if (name == "float64") return DType::float64;
