@@ -56,7 +56,7 @@ class Device:
         return f"device('{self.name}')"
 
     def __eq__(self, other):
-        return isinstance(other, Device) and other.name == self.name
+        return other is self or (isinstance(other, Device) and other.name == self.name)
 
     def __hash__(self):
         return hash(self.name)

@@ -5,6 +5,7 @@ change (shape, strides, offset) and never copy. Devices see compact buffers and 
 kernels (``backend_numpy`` documents the protocol). Every argument is checked here, before
 any kernel runs, so a mistake is a clear Python exception and never a crash.
 """
+import functools
 import math
 import numbers
 
@@ -28,6 +29,7 @@ def dtype_name(dtype, op="NDArray"):
     return name
 
 
+@functools.lru_cache(maxsize=1024)
 def _compact_strides(shape):
     strides, stride = [], 1
     for dim in reversed(shape):
@@ -128,6 +130,23 @@ class NDArray:
         array._handle = handle
         return array
 
+    @staticmethod
+    def _empty(shape, device, dtype):
+        """``make`` for the library's own results: ``shape`` a checked tuple, ``device`` a Device
+        and ``dtype`` a canonical name, so nothing is converted or checked again."""
+        array = NDArray.__new__(NDArray)
+        array._shape, array._strides, array._offset = shape, _compact_strides(shape), 0
+        array._device = device
+        array._handle = device.module.Array(math.prod(shape), dtype)
+        return array
+
+    def _view(self, shape, strides, offset):
+        """A view of this array's buffer (shape and strides already checked tuples)."""
+        array = NDArray.__new__(NDArray)
+        array._shape, array._strides, array._offset = shape, strides, offset
+        array._device, array._handle = self._device, self._handle
+        return array
+
     # ---------------------------------------------------------------- properties
     @property
     def shape(self):
@@ -209,8 +228,7 @@ class NDArray:
     # ---------------------------------------------------------------- views
     def as_strided(self, shape, strides):
         """A view of the same buffer with new shape and strides (no checks: internal use)."""
-        return NDArray.make(shape, strides=strides, device=self._device,
-                            handle=self._handle, offset=self._offset)
+        return self._view(tuple(shape), tuple(strides), self._offset)
 
     def reshape(self, *shape):
         """A view with a new shape of the same size; one dimension may be -1.
@@ -260,8 +278,7 @@ class NDArray:
             if self._shape[axis] > 0:
                 offset += (self._shape[axis] - 1) * strides[axis]
             strides[axis] = -strides[axis]
-        return NDArray.make(self._shape, strides=tuple(strides), device=self._device,
-                            handle=self._handle, offset=offset)
+        return self._view(self._shape, tuple(strides), offset)
 
     def _view_of_index(self, index):
         """(shape, strides, offset) of ``self[index]`` for ints, slices, ``...`` and ``None``."""
@@ -304,8 +321,7 @@ class NDArray:
 
     def __getitem__(self, index):
         shape, strides, offset = self._view_of_index(index)
-        return NDArray.make(shape, strides=strides, device=self._device,
-                            handle=self._handle, offset=offset)
+        return self._view(shape, strides, offset)
 
     def __setitem__(self, index, value):
         view = self[index]
@@ -327,7 +343,7 @@ class NDArray:
 
     def _copy(self):
         """A compact copy, even when this array is already compact."""
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        out = NDArray._empty(self._shape, self._device, self.dtype)
         if self.size:
             self._device.module.compact(self._handle, out._handle, *self._kernel_view())
         return out
@@ -342,7 +358,7 @@ class NDArray:
                             f"{other.dtype} with shape {other.shape}); convert one with .astype()")
 
     def _binary(self, other, op):
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        out = NDArray._empty(self._shape, self._device, self.dtype)
         if isinstance(other, NDArray):
             self._check_same_kind(other, f"ewise_{op}")
             if other.shape != self._shape:
@@ -360,13 +376,13 @@ class NDArray:
         return out
 
     def _unary(self, op):
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        out = NDArray._empty(self._shape, self._device, self.dtype)
         if self.size:
             getattr(self._device.module, f"ewise_{op}")(self.compact()._handle, out._handle)
         return out
 
     def _full_like(self, value):
-        out = NDArray.make(self._shape, device=self._device, dtype=self.dtype)
+        out = NDArray._empty(self._shape, self._device, self.dtype)
         out.fill(value)
         return out
 
@@ -459,7 +475,7 @@ class NDArray:
         reduce = math.prod(self._shape[i] for i in axes)
         if reduce == 0 and op == "max":
             raise ValueError(f"max: reduction over an empty axis (shape {self._shape}, axes {axes})")
-        out = NDArray.make(out_shape, device=self._device, dtype=self.dtype)
+        out = NDArray._empty(out_shape, self._device, self.dtype)
         if out.size == 0:
             return out
         if reduce == 0:
@@ -501,7 +517,7 @@ class NDArray:
             raise ValueError(f"matmul: shapes {self._shape} and {other.shape} cannot be broadcast "
                              f"together in their batch dimensions") from None
         batch = math.prod(batch_shape)
-        out = NDArray.make(batch_shape + (m, p), device=self._device, dtype=self.dtype)
+        out = NDArray._empty(batch_shape + (m, p), self._device, self.dtype)
         if out.size == 0:
             return out
         if n == 0:
