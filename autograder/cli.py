@@ -3,6 +3,7 @@
 Each command works on the course root (default ``course_build/``) and drives nbgrader.
 """
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,10 @@ def cmd_grade(course, args):
     print(pipeline.table(nbgrader_driver.grades(course, assignment), outcomes, assignment))
     failed = [o.student for o in outcomes if not o.ok]
     if failed:
-        print(f"grading failed for: {', '.join(failed)} (see course_build/logs/{assignment}/)")
+        print(f"grading failed for: {', '.join(failed)} (see {course.root / 'logs' / assignment}/)")
+    zero = [o.student for o in outcomes if o.status == "zero"]
+    if zero:
+        print(f"zero (not gradable) for: {', '.join(zero)}")
     return 1 if failed else 0
 
 
@@ -126,6 +130,10 @@ def parser():
                      help=f"seconds per notebook cell (default {Course.cell_timeout})")
     top.add_argument("--budget", type=int, default=Course.submission_budget,
                      help=f"wall-clock seconds for grading one submission (default {Course.submission_budget})")
+    top.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                     help="submissions graded at once, each in its own sandbox (default: the cores)")
+    top.add_argument("--unsandboxed", action="store_true",
+                     help="grade even where no sandbox can be made: student code then runs with your rights")
     commands = top.add_subparsers(dest="command", required=True, metavar="command")
 
     def command(name, function, help, assignment=None):
@@ -162,7 +170,8 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     course = Course(root=args.course_root, notebook_dirs=args.notebooks or [REPO / "notebooks"],
-                    cell_timeout=args.cell_timeout, submission_budget=args.budget)
+                    cell_timeout=args.cell_timeout, submission_budget=args.budget, jobs=max(1, args.jobs),
+                    sandboxed=not args.unsandboxed)
     try:
         return args.function(course, args)
     except (MarkerError, KeyError, pipeline.CourseError) as error:

@@ -3,13 +3,17 @@
 Every folder ``aNN_<topic>`` under a notebooks folder that holds a notebook (``.ipynb`` or
 jupytext MyST ``.md``) is an assignment; its tag is ``aNN``.
 """
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .sandbox import Limits
+
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT_FOLDER = re.compile(r"^a\d\d_\w+$")
 KERNEL_NAME = "needle-edu-student"
+SANDBOX_KERNEL_NAME = "needle-edu-sandbox"
 
 
 def is_notebook(path):
@@ -31,6 +35,9 @@ class Course:
     library: Path = REPO / "needle_edu"
     cell_timeout: int = 120          # seconds per notebook cell (nbgrader's Execute.timeout)
     submission_budget: int = 900     # wall-clock seconds for one student's autograde
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # submissions graded at once
+    sandboxed: bool = True           # False only when the instructor asks to grade unsandboxed
+    limits: Limits = field(default_factory=Limits)  # per student kernel (see sandbox.py)
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()

@@ -1,24 +1,29 @@
-"""Installs the ``needle-edu-student`` kernelspec into this environment (generated, not committed).
+"""Installs the ``needle-edu-student`` and ``needle-edu-sandbox`` kernelspecs into this environment.
 
-Its argv runs :mod:`autograder.student_kernel`, which imports the student build of needle_edu.
+The first runs :mod:`autograder.student_kernel` (the student build of needle_edu); the second,
+for grading, runs it inside the sandbox through :mod:`autograder.sandbox_kernel`.
 """
 import json
 import os
 import sys
 from pathlib import Path
 
-from .course import KERNEL_NAME, REPO
+from .course import KERNEL_NAME, REPO, SANDBOX_KERNEL_NAME
 
 
-def kernelspec():
+def kernelspec(sandboxed=False):
     """The kernel.json contents for this interpreter and this repository."""
-    return {
+    spec = {
         "argv": [sys.executable, "-m", "autograder.student_kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (needle-edu student)",
         "language": "python",
         "env": {"PYTHONPATH": str(REPO)},  # finds the launcher; the launcher drops it again
         "metadata": {"debugger": True},
     }
+    if sandboxed:  # a signal would stop bwrap, not the kernel: interrupt by message
+        spec.update(argv=[sys.executable, "-m", "autograder.sandbox_kernel", "-f", "{connection_file}"],
+                    display_name="Python 3 (needle-edu grading sandbox)", interrupt_mode="message")
+    return spec
 
 
 def notebook_kernelspec():
@@ -28,13 +33,14 @@ def notebook_kernelspec():
 
 
 def install(prefix=sys.prefix):
-    """Write ``<prefix>/share/jupyter/kernels/needle-edu-student/kernel.json`` when it differs."""
-    folder = Path(prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
-    target = folder / "kernel.json"
-    text = json.dumps(kernelspec(), indent=1) + "\n"
-    if not target.exists() or target.read_text() != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".kernel.json.{os.getpid()}"
-        temporary.write_text(text)
-        os.replace(temporary, target)  # graders running side by side never read half a file
+    """Write ``<prefix>/share/jupyter/kernels/<name>/kernel.json`` of both kernels when it differs."""
+    for name, sandboxed in ((SANDBOX_KERNEL_NAME, True), (KERNEL_NAME, False)):
+        folder = Path(prefix) / "share" / "jupyter" / "kernels" / name
+        target = folder / "kernel.json"
+        text = json.dumps(kernelspec(sandboxed), indent=1) + "\n"
+        if not target.exists() or target.read_text() != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            temporary = folder / f".kernel.json.{os.getpid()}"
+            temporary.write_text(text)
+            os.replace(temporary, target)  # graders running side by side never read half a file
     return target

@@ -1,19 +1,21 @@
 """Runs nbgrader: each command in its own subprocess, from the repository root (its nbgrader_config.py).
 
-A student's autograde is one subprocess with a wall-clock budget, so a dead kernel or an
-nbgrader crash costs that student only.
+A student's autograde is one subprocess with a wall-clock limit, so an nbgrader crash costs
+that student only; grades are read here and written by :mod:`.gradebook`.
 """
 import os
 import signal
 import subprocess
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .course import REPO
-from .student_kernel import BUILD_VARIABLE
+from .gradebook import opened, url
+
+
+CONFIG_ERROR = "Exception while loading config file"  # nbgrader then goes on with its defaults
 
 
 @dataclass
@@ -26,12 +28,14 @@ class Run:
 
     @property
     def ok(self):
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and CONFIG_ERROR not in self.output
 
     def reason(self):
         """The most telling line of a failed run, for the log and the table."""
         if self.timed_out:
             return f"stopped after the {self.seconds:.0f} s budget for a submission"
+        if CONFIG_ERROR in self.output:
+            return "nbgrader could not load nbgrader_config.py (see the log)"
         lines = [line.strip() for line in self.output.splitlines() if line.strip()]
         telling = [line for line in lines if "Error" in line or "died" in line]  # the exception, last
         return (telling or lines or [f"exit status {self.returncode}"])[-1][:300]
@@ -79,11 +83,10 @@ def generate_assignment(course, assignment):
     return nbgrader(course, "generate_assignment", assignment, "--force")
 
 
-def autograde(course, assignment, student):
-    """Autograde one submission against the student build of ``assignment``."""
-    env = {BUILD_VARIABLE: str(course.student_build(assignment))}
-    return nbgrader(course, "autograde", assignment, f"--student={student}", "--force",
-                    env=env, timeout=course.submission_budget)
+def autograde(course, assignment, student, options=(), env=None, timeout=None):
+    """Autograde one submission with extra nbgrader ``options`` (its staging, gradebook, kernel)."""
+    return nbgrader(course, "autograde", assignment, f"--student={student}", "--force", *options,
+                    env=env, timeout=timeout)
 
 
 def generate_feedback(course, assignment, student=None):
@@ -110,32 +113,12 @@ class Grade:
     timestamp: str = ""
 
 
-def gradebook_url(course):
-    return f"sqlite:///{course.root / 'gradebook.db'}"
-
-
-def _gradebook(course):
-    warnings.simplefilter("ignore")  # SQLAlchemy 2.1 deprecation warnings; grades are fine
-    from nbgrader.api import Gradebook
-    return Gradebook(gradebook_url(course))
-
-
-def forget(course, assignment, student):
-    """Remove a submission nbgrader could not grade, so no partial grade looks final."""
-    from nbgrader.api import MissingEntry
-    with warnings.catch_warnings(), _gradebook(course) as gradebook:
-        try:
-            gradebook.remove_submission(assignment, student)
-        except MissingEntry:
-            pass
-
-
 def grades(course, assignment=None):
     """Every graded submission in the gradebook (of ``assignment`` if given)."""
     if not (course.root / "gradebook.db").exists():
         return []
     result = []
-    with warnings.catch_warnings(), _gradebook(course) as gradebook:
+    with opened(url(course.root / "gradebook.db")) as gradebook:
         for stored in gradebook.assignments:
             if assignment and stored.name != assignment:
                 continue

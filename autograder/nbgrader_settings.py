@@ -16,11 +16,13 @@ def configure(c, root):
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+    from . import execute
     from .feedback import ScrubHiddenTestOutputs
 
     c.CourseDirectory.root = str(root)
     c.Execute.timeout = Course.cell_timeout  # the tool passes its own with --Execute.timeout
     c.Execute.kernel_name = KERNEL_NAME  # autograde honours it although it restores the kernelspec
+    execute.configure(c)  # kernels that die or hang cost only their cells (the tool adds the sandbox)
     c.GenerateFeedback.preprocessors = [GetGrades, ScrubHiddenTestOutputs, ClearHiddenTests,
                                         CSSHTMLHeaderPreprocessor]
     nbgrader_templates = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"

@@ -6,10 +6,10 @@ import csv
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import examples, kernel, nbgrader_driver, notebooks, student_build
+from . import batch, examples, expected, gradebook, kernel, nbgrader_driver, notebooks, outcomes, sandbox
+from . import student_build
 
 IGNORED_IN_SUBMISSIONS = shutil.ignore_patterns("needle_edu", "__pycache__", ".ipynb_checkpoints")
 
@@ -34,6 +34,10 @@ def release(course, assignment):
         notebook = notebooks.read(path)
         notebook.metadata["kernelspec"] = kernel.notebook_kernelspec()
         notebooks.write(notebook, path)
+    try:
+        expected.record(course, assignment)
+    except expected.SourceTestFailed as error:
+        raise CourseError(f"{assignment}: {error}") from None
     return released
 
 
@@ -56,19 +60,11 @@ def collect(course, assignment, folder):
         target = course.folder("submitted", assignment, student)
         if target.exists():
             shutil.rmtree(target)
+        if (course.root / "gradebook.db").exists():
+            gradebook.forget(course, assignment, student)  # a new submission: the old grade is stale
         shutil.copytree(submission, target, ignore=IGNORED_IN_SUBMISSIONS)
         students.append(student)
     return students
-
-
-@dataclass
-class Outcome:
-    """How grading one submission went."""
-    student: str
-    ok: bool
-    seconds: float
-    reason: str = ""
-    log: Path = None
 
 
 def submitted_students(course, assignment):
@@ -76,20 +72,17 @@ def submitted_students(course, assignment):
 
 
 def grade(course, assignment, students=None, report=print):
-    """Autograde each submission in its own nbgrader process; one failure never stops the others."""
+    """Autograde each submission in the sandbox, ``course.jobs`` at once; one failure never stops the others.
+
+    Refuses (CourseError) when the machine cannot sandbox, unless ``course.sandboxed`` is False.
+    """
     if not course.student_build(assignment).exists():
         raise CourseError(f"no student build of {assignment}: release it first")
-    outcomes = []
-    for student in students or submitted_students(course, assignment):
-        run = nbgrader_driver.autograde(course, assignment, student)
-        if not run.ok:
-            nbgrader_driver.forget(course, assignment, student)
-        log = nbgrader_driver.write_log(course.root / "logs" / assignment / f"{student}.log", run)
-        outcome = Outcome(student, run.ok, run.seconds, "" if run.ok else run.reason(), log)
-        outcomes.append(outcome)
-        status = "graded" if outcome.ok else f"FAILED: {outcome.reason} (log: {log})"
-        report(f"  {assignment} {student:<12} {status} [{run.seconds:.1f} s]")
-    return outcomes
+    if course.sandboxed and (why := sandbox.unavailable()):
+        raise CourseError(f"refusing to run student code unsandboxed: {why}. Install bubblewrap "
+                          f"(make setup), or pass --unsandboxed to grade without a sandbox, at your own risk")
+    return batch.grade(course, assignment, students or submitted_students(course, assignment),
+                       course.sandboxed, report)
 
 
 def feedback(course, assignment, student=None):
@@ -103,10 +96,14 @@ def feedback(course, assignment, student=None):
 def export(course, path):
     """Write every grade to the CSV ``path`` atomically, and each ungraded submission; the number of rows.
 
-    A submission nbgrader could not grade has status ``ungraded`` and no score.
+    Status ``graded`` or ``zero`` (not gradable, e.g. a corrupt notebook) with the reason, or
+    ``ungraded`` (the grader failed, or it was never graded) with no score.
     """
     path = Path(path).resolve()
     rows = nbgrader_driver.grades(course)
+    known = {}
+    for assignment in {row.assignment for row in rows} | {p.name for p in (course.root / "submitted").glob("*/*")}:
+        known.update({(assignment, s): o for s, o in outcomes.load(course, assignment).items()})
     graded = {(row.assignment, row.student) for row in rows}
     ungraded = sorted((p.name, p.parent.name) for p in (course.root / "submitted").glob("*/*")
                       if p.is_dir() and (p.name, p.parent.name) not in graded)
@@ -114,11 +111,16 @@ def export(course, path):
     try:
         with os.fdopen(handle, "w", newline="") as file:
             writer = csv.writer(file)
-            writer.writerow(["assignment", "student_id", "status", "score", "max_score", "timestamp"])
+            writer.writerow(["assignment", "student_id", "status", "score", "max_score", "timestamp", "reason"])
             for row in rows:
-                writer.writerow([row.assignment, row.student, "graded", f"{row.score:g}",
-                                 f"{row.max_score:g}", row.timestamp])
-            writer.writerows([assignment, student, "ungraded", "", "", ""] for assignment, student in ungraded)
+                outcome = known.get((row.assignment, row.student))
+                status = outcome.status if outcome and outcome.status == "zero" else "graded"
+                writer.writerow([row.assignment, row.student, status, f"{row.score:g}", f"{row.max_score:g}",
+                                 row.timestamp, outcome.reason if outcome else ""])
+            for assignment, student in ungraded:
+                outcome = known.get((assignment, student))
+                writer.writerow([assignment, student, "ungraded", "", "", "",
+                                 outcome.reason if outcome else "not graded"])
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -126,15 +128,17 @@ def export(course, path):
     return len(rows) + len(ungraded)
 
 
-def table(grades, outcomes=(), assignment=""):
+def table(grades, results=(), assignment=""):
     """The grade table as text: one row per submission, failed submissions named with their reason."""
-    failed = {o.student: o.reason for o in outcomes if not o.ok}
+    failed = {o.student: o.reason for o in results if not o.ok}
+    zero = {o.student: o.reason for o in results if o.status == "zero"}
     lines = [f"{'assignment':<26} {'student':<12} {'score':>7} {'max':>7}  cells"]
     for g in grades:
         if g.student in failed:
             continue
         cells = "  ".join(f"{c.name}={c.score:g}/{c.max_score:g}" + ("" if c.autograded else "(manual)")
                           for c in g.cells)
+        cells = f"ZERO: {zero[g.student]}" if g.student in zero else cells
         lines.append(f"{g.assignment:<26} {g.student:<12} {g.score:>7g} {g.max_score:>7g}  {cells}")
     lines += [f"{assignment:<26} {student:<12} {'FAILED':>7} {'':>7}  {reason}" for student, reason in failed.items()]
     return "\n".join(lines)

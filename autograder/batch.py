@@ -1,0 +1,144 @@
+"""Grading a batch of submissions in parallel: workers run nbgrader, the main thread alone writes grades.
+
+Each submission is staged in ``grading/<assignment>/<student>/`` (a repaired copy and a throwaway
+gradebook), autograded by its own nbgrader process in the sandbox, then judged by :mod:`.verdict`.
+"""
+import json
+import queue
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import expected, gradebook, nbgrader_driver, notebooks, outcomes, preflight, sandbox, verdict
+from .course import SANDBOX_KERNEL_NAME
+from .student_kernel import BUILD_VARIABLE
+
+GRACE = 120  # seconds past the budget before the worker's nbgrader process is killed
+
+
+@dataclass
+class Staged:
+    """What a worker hands back to the main thread."""
+    student: str
+    workspace: Path
+    notes: list = field(default_factory=list)
+    zero: str = ""
+    run: nbgrader_driver.Run = None
+    seconds: float = 0.0
+
+
+def _events(workspace):
+    path = workspace / "events.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    notes = []
+    for event in map(json.loads, lines):
+        if event["event"] == "restart":
+            notes.append(f"cell {event['cell']}: {event['reason']}; kernel restarted")
+        elif not any(n.startswith("not run from") for n in notes):
+            notes.append(f"not run from cell {event['cell']}: {event['reason']}")
+    return notes
+
+
+def _work(course, assignment, student, slots, snapshot, sandboxed):
+    start = time.monotonic()
+    staged = _stage(course, assignment, student, slots, snapshot, sandboxed)
+    staged.seconds = time.monotonic() - start
+    return staged
+
+
+def _stage(course, assignment, student, slots, snapshot, sandboxed):
+    workspace = course.root / "grading" / assignment / student
+    shutil.rmtree(workspace, ignore_errors=True)
+    staged = workspace / "submitted" / student / assignment
+    shutil.copytree(course.folder("submitted", assignment, student), staged)
+    try:
+        notes = preflight.repair(staged, course.folder("release", assignment))
+    except preflight.Ungradable as error:
+        return Staged(student, workspace, zero=str(error))
+    shutil.copyfile(snapshot, workspace / "gradebook.db")
+    slot = slots.get()
+    ipc = Path(tempfile.mkdtemp(prefix="ng", dir="/tmp"))  # short: socket paths have a length limit
+    try:
+        env = {BUILD_VARIABLE: str(course.student_build(assignment)),
+               "NEEDLE_EDU_GRADING_EVENTS": str(workspace / "events.jsonl")}
+        options = [f"--CourseDirectory.submitted_directory={staged.parent.parent.relative_to(course.root)}",
+                   f"--CourseDirectory.db_url={gradebook.url(workspace / 'gradebook.db')}",
+                   f"--SurvivingExecute.budget={course.submission_budget}"]
+        if sandboxed:
+            env["NEEDLE_EDU_SANDBOX"] = sandbox.settings(sandbox.UID_BASE + slot, ipc, course.limits)
+            options += [f"--Execute.kernel_name={SANDBOX_KERNEL_NAME}", "--KernelManager.transport=ipc",
+                        f"--KernelManager.ip={ipc}/kernel"]
+        run = nbgrader_driver.autograde(course, assignment, student, options, env,
+                                        timeout=course.submission_budget + GRACE)
+    finally:
+        slots.put(slot)
+        shutil.rmtree(ipc, ignore_errors=True)
+    return Staged(student, workspace, notes + _events(workspace), run=run)
+
+
+def _verdicts(course, assignment, student):
+    """``{(notebook, grade_id): score}`` and the reasons of lost points, from the autograded notebooks."""
+    scores, reasons = {}, []
+    for path in sorted(course.folder("release", assignment).glob("*.ipynb")):
+        graded = notebooks.read(course.folder("autograded", assignment, student) / path.name)
+        expected_cells = expected.load(course, assignment, path.name)
+        if expected_cells is None:  # released before checks were recorded: every test cell, nbgrader's way
+            expected_cells = {notebooks.nbgrader_meta(c)["grade_id"]: {} for c in notebooks.read(path).cells
+                              if notebooks.is_test(c) and notebooks.nbgrader_meta(c).get("points")}
+        for grade_id, (score, why) in verdict.scores(graded, expected_cells).items():
+            scores[(path.stem, grade_id)] = score
+            reasons += [f"{grade_id}: {why}"] if why else []
+    return scores, reasons
+
+
+def _judge(course, assignment, staged):
+    """Write the grade of one staged submission (main thread only); its Outcome."""
+    seconds = staged.seconds
+    log = course.root / "logs" / assignment / f"{staged.student}.log"
+    if staged.zero:
+        gradebook.record(course, assignment, staged.student, {})
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"[course tool] zero: {staged.zero}\n")
+        return outcomes.Outcome(staged.student, "zero", seconds, staged.zero, str(log))
+    nbgrader_driver.write_log(log, staged.run)
+    if not staged.run.ok:
+        gradebook.forget(course, assignment, staged.student)
+        return outcomes.Outcome(staged.student, "ungraded", seconds, staged.run.reason(), str(log))
+    scores, _ = _verdicts(course, assignment, staged.student)
+    worker = gradebook.url(staged.workspace / "gradebook.db")
+    gradebook.record(course, assignment, staged.student, scores, worker)
+    return outcomes.Outcome(staged.student, "graded", seconds, "; ".join(staged.notes), str(log))
+
+
+def grade(course, assignment, students, sandboxed, report=print):
+    """Grade ``students`` on ``course.jobs`` workers; one Outcome each, in the order given."""
+    for student in students:  # a grade that is not redone now must not look current
+        gradebook.forget(course, assignment, student)
+    work = course.root / "grading" / assignment
+    work.mkdir(parents=True, exist_ok=True)
+    snapshot = gradebook.snapshot(course, work / "gradebook-snapshot.db")
+    slots = queue.Queue()
+    for slot in range(course.jobs):
+        slots.put(slot)
+    results = {}
+    with ThreadPoolExecutor(max_workers=course.jobs) as pool:
+        started = {pool.submit(_work, course, assignment, s, slots, snapshot, sandboxed): (s, time.monotonic())
+                   for s in students}
+        for future in as_completed(started):
+            student, start = started[future]
+            try:
+                outcome = _judge(course, assignment, future.result())
+            except Exception as error:  # a bug or a broken course must not stop the other students
+                gradebook.forget(course, assignment, student)
+                outcome = outcomes.Outcome(student, "ungraded", time.monotonic() - start,
+                                           f"grader error: {type(error).__name__}: {error}")
+            outcomes.save(course, assignment, outcome)
+            results[student] = outcome
+            status = {"graded": "graded", "zero": "ZERO"}.get(outcome.status, "FAILED")
+            detail = f": {outcome.reason}" if outcome.reason else ""
+            report(f"  {assignment} {student:<12} {status}{detail} [{outcome.seconds:.1f} s]")
+    shutil.rmtree(work, ignore_errors=True)
+    return [results[s] for s in students]
