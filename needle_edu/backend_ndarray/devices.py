@@ -47,6 +47,8 @@ class Device:
     @property
     def module(self):
         """The kernel module; raises ``DeviceUnavailableError`` with the reason if it cannot run."""
+        if self._module is not None:  # every kernel call asks: answer at once
+            return self._module
         self._load()
         if self._module is None:
             raise DeviceUnavailableError(f"device '{self.name}' is unavailable: {self._reason}")
