@@ -13,10 +13,11 @@ from pathlib import Path
 
 BWRAP = "bwrap"
 STUDENT_KERNEL = Path(__file__).resolve().parent / "student_kernel.py"
+# Paths inside the sandbox's own mount namespace (bwrap creates them), not on this machine:
 INSIDE_KERNEL = "/opt/needle-edu/student_kernel.py"
 SUBMISSION, SUBMISSION_IN = "/submission", "/submission.in"
 UID_BASE = 61000  # worker slot i runs as uid UID_BASE + i, so process limits are per worker
-SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")
+SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")  # the host's, bound read-only
 PASSED_ENV = ("NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "NEEDLE_EDU_")
 GiB, MiB = 2**30, 2**20
 

@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import needle_edu as ndl  # noqa: E402
-from needle_edu import nn, ops, optim  # noqa: E402
+from needle_edu import nn, optim  # noqa: E402
 
 try:
     import torch

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from assignment_checks import check_nbgrader_source, read_source, run_source
-from matplotlib.figure import Figure
 
 from autograder import student_build
 from autograder.course import Course
