@@ -56,7 +56,10 @@ class Op:
         raise NotImplementedError
 
     def gradient(self, out_grad, node):
-        """The gradient of each input, given ``out_grad``, the gradient of the output ``node``."""
+        """The gradient of each input, given ``out_grad``, the gradient of the output ``node``.
+
+        An input that does not require grad may get None: nothing will use its gradient.
+        """
         raise NotImplementedError
 
     def gradient_as_tuple(self, out_grad, node):
@@ -85,16 +88,19 @@ class TensorTupleOp(Op):
 
 def _check_operands(op, inputs):
     """Every input is a graph value, all on one device and of one dtype."""
+    first = None
     for x in inputs:
         if not isinstance(x, Value):
             raise TypeError(f"{op.name}: inputs must be Tensors, got {type(x).__name__}")
-    kinds = [x for x in inputs if x.device is not None]
-    for x in kinds[1:]:
-        if x.device != kinds[0].device:
-            raise ValueError(f"{op.name}: inputs are on different devices ({kinds[0].device.name} "
+        if x.device is None:  # a tuple of no tensors
+            continue
+        if first is None:
+            first = x
+        elif x.device != first.device:
+            raise ValueError(f"{op.name}: inputs are on different devices ({first.device.name} "
                              f"and {x.device.name}); move one with .to(device)")
-        if x.dtype != kinds[0].dtype:
-            raise TypeError(f"{op.name}: dtypes differ ({kinds[0].dtype} with shape {kinds[0].shape} "
+        elif x.dtype != first.dtype:
+            raise TypeError(f"{op.name}: dtypes differ ({first.dtype} with shape {first.shape} "
                             f"and {x.dtype} with shape {x.shape}); convert one with .astype()")
 
 
@@ -124,10 +130,10 @@ class Value:
         _check_operands(op, inputs)
         arrays = [x.cached_data for x in inputs]
         op.check_inputs(*arrays)
-        requires_grad = _grad_enabled and any(x.requires_grad for x in inputs)
-        value = cls.make_const(op.compute(*arrays), requires_grad=requires_grad)
-        if requires_grad:
-            value.op, value.inputs = op, tuple(inputs)
+        value = cls.__new__(cls)
+        value._init_leaf(op.compute(*arrays), False)
+        if _grad_enabled and any(x.requires_grad for x in inputs):
+            value.op, value.inputs, value.requires_grad = op, tuple(inputs), True
         return value
 
     def is_leaf(self):

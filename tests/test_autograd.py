@@ -98,6 +98,20 @@ def test_backward_with_out_grad_for_a_non_scalar():
     np.testing.assert_allclose(x.grad.numpy(), [[2.0, 0.0], [3.0, 16.0]])
 
 
+def test_matmul_spends_no_product_on_an_input_that_needs_no_gradient():
+    """Data (requires_grad=False) gets None from MatMul.gradient; the weights still get theirs."""
+    x_np, w_np = np.arange(6.0).reshape(2, 3), np.arange(12.0).reshape(3, 4) / 10
+    x, w = tensor(x_np, requires_grad=False), tensor(w_np)
+    y = x @ w
+    out_grad = tensor(np.ones((2, 4)), requires_grad=False)
+    grad_x, grad_w = y.op.gradient_as_tuple(out_grad, y)
+    assert grad_x is None
+    np.testing.assert_allclose(grad_w.numpy(), x_np.T @ np.ones((2, 4)))
+    y.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), x_np.T @ np.ones((2, 4)))
+    assert x.grad is None
+
+
 def test_backward_errors():
     x = tensor(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"backward: out_grad is required for a tensor of shape \(2, 3\) "

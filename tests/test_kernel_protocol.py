@@ -108,6 +108,23 @@ def test_unary(device, dtype, op, rng):
     np.testing.assert_allclose(read(mod, out), ref_out.array, **tolerance(dtype))
 
 
+def test_exp_over_the_whole_range(device, dtype):
+    """exp overflows to inf, underflows through denormals to 0, and keeps NaN, like numpy.
+
+    (The ``cpu`` and ``numba`` devices compute float32 exp with their own polynomial.)
+    """
+    mod = device.module
+    x = np.concatenate([np.linspace(-120, 120, 50 if is_slow(device) else 24001),
+                        [np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72, 88.73, -87.3, -103.9, -104.0,
+                         709.7, 709.8, -745.0]]).astype(dtype)
+    out = mod.Array(x.size, dtype)
+    with np.errstate(over="ignore"):  # numpy, and the simulator's math.exp, warn of the inf
+        mod.ewise_exp(buffer(mod, x, dtype), out)
+        expected = np.exp(x)
+    info = np.finfo(dtype)  # within 4 units in the last place; a denormal in its last bit
+    np.testing.assert_allclose(read(mod, out), expected, rtol=4 * info.eps, atol=info.smallest_subnormal)
+
+
 @pytest.mark.parametrize("op", ["reduce_sum", "reduce_max"])
 @pytest.mark.parametrize("dims", [(1, 7, 1), (3, 5, 1), (1, 4, 6), (2, 3, 5), (4, 1, 3), (2, 33, 3)])
 def test_reduce(device, dtype, op, dims, rng):
@@ -121,7 +138,10 @@ def test_reduce(device, dtype, op, dims, rng):
     np.testing.assert_allclose(read(mod, out), expected.reshape(-1), **tolerance(dtype))
 
 
-@pytest.mark.parametrize("dims", [(1, 1, 1, 1), (1, 5, 3, 7), (3, 4, 6, 5), (2, 17, 33, 9), (1, 64, 64, 64)])
+# The last two cross every block of the tiled kernels with ragged edges, and pad rows whose
+# length is a multiple of 256 (numba packs them longer, against cache-set conflicts).
+@pytest.mark.parametrize("dims", [(1, 1, 1, 1), (1, 5, 3, 7), (3, 4, 6, 5), (2, 17, 33, 9), (1, 64, 64, 64),
+                                  (1, 9, 256, 5), (2, 67, 1031, 133)])
 def test_matmul(device, dtype, dims, rng):
     mod = device.module
     batch, m, n, p = dims

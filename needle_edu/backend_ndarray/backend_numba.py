@@ -14,7 +14,8 @@ import os
 import tempfile
 
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import get_num_threads, njit, prange, set_num_threads, types
+from numba.extending import intrinsic
 
 from . import kernel_checks as check
 from .backend_numpy import BINARY_OPS, UNARY_OPS, Array  # noqa: F401  (buffers are numpy arrays)
@@ -142,9 +143,36 @@ def fill(out, val):
     out.array.fill(val)
 
 
+def _simplified(shape, strides):
+    """The same walk over memory with size-1 dimensions dropped and contiguous ones merged."""
+    dims = [(d, s) for d, s in zip(shape, strides) if d != 1]
+    merged = []
+    for d, s in dims:
+        if merged and merged[-1][1] == d * s:
+            merged[-1] = (merged[-1][0] * d, s)
+        else:
+            merged.append((d, s))
+    return [d for d, _ in merged], [s for _, s in merged]
+
+
+def _plane_offsets(shape, strides, offset):
+    """The buffer index where each plane (the last two dimensions) of a view starts."""
+    offsets = np.full(1, offset, dtype=np.int64)
+    for d, s in zip(shape[:-2], strides[:-2]):
+        offsets = (offsets[:, None] + np.arange(d, dtype=np.int64) * s).reshape(-1)
+    return offsets
+
+
 def compact(a, out, shape, strides, offset):
     check.compact(a, out, shape, strides, offset)
-    _copy_strided(a.array, out.array, 1, shape, strides, offset, False)
+    dims, steps = _simplified(shape, strides)
+    if len(dims) >= 2 and steps[-1] != 1 and min(dims[-2:]) >= TRANSPOSE_TILE // 4:
+        # Rows that are not contiguous (a transpose, say): square tiles reuse each cache line
+        # read down a column for the next rows.
+        _copy_planes(a.array, _plane_offsets(dims, steps, offset), dims[-2], dims[-1],
+                     steps[-2], steps[-1], out.array, dims[-1])
+    else:
+        _copy_strided(a.array, out.array, 1, shape, strides, offset, False)
 
 
 def ewise_setitem(a, out, shape, strides, offset):
@@ -253,6 +281,62 @@ def _unary_kernel(op, a, out):
         _unary_block(op, a[start:stop], out[start:stop])
 
 
+# exp of float32 in a form the compiler can vectorize (np.exp is a call to the C library, one
+# element at a time): the method of the ``cpu`` device's Exp. In double precision,
+# e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r is its Taylor
+# polynomial to r^10 (relative error < 1e-11), and 2^n is written straight into the exponent
+# bits of a double. Rounding the product to float32 then gives inf, 0 and denormals as usual.
+
+EXP_CLAMP = 110.0  # |x| > 110: e^x is 0 or inf as a float32, and 2^n stays a normal double
+_LOG2_E = 1.4426950408889634
+_LN_2 = 0.6931471805599453
+_INV_FACTORIALS = tuple(1.0 / math.factorial(k) for k in range(11))
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The double whose 64 bits are the integer ``bits`` (C++'s std::bit_cast)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+@njit(**_HELPER)
+def _exp_float32(x32):
+    x = min(max(np.float64(x32), -EXP_CLAMP), EXP_CLAMP)
+    n = np.floor(x * _LOG2_E + 0.5)
+    r = x - n * _LN_2
+    c = _INV_FACTORIALS
+    poly = c[10]
+    poly = poly * r + c[9]
+    poly = poly * r + c[8]
+    poly = poly * r + c[7]
+    poly = poly * r + c[6]
+    poly = poly * r + c[5]
+    poly = poly * r + c[4]
+    poly = poly * r + c[3]
+    poly = poly * r + c[2]
+    poly = poly * r + c[1]
+    poly = poly * r + c[0]
+    scale = _float64_from_bits((np.int64(n) + 1023) << 52)
+    result = np.float32(poly * scale)
+    return x32 if x32 != x32 else result  # NaN in, the same NaN out
+
+
+@njit(**_KERNEL)
+def _exp_float32_kernel(a, out):
+    n = out.shape[0]
+    for block in prange((n + ELEMENTWISE_BLOCK - 1) // ELEMENTWISE_BLOCK):
+        start = block * ELEMENTWISE_BLOCK
+        stop = min(start + ELEMENTWISE_BLOCK, n)
+        a_block, out_block = a[start:stop], out[start:stop]
+        for i in range(stop - start):
+            out_block[i] = _exp_float32(a_block[i])
+
+
 def _binary_kernels(op):
     name = BINARY_OPS[op]
 
@@ -278,7 +362,10 @@ def _unary_kernels(op):
     def ewise(a, out):
         check.elementwise(f"ewise_{name}", out, a)
         for start, stop in _chunks(out.size):
-            _run(_unary_kernel, stop - start, op, a.array[start:stop], out.array[start:stop])
+            if name == "exp" and out.array.dtype == np.float32:
+                _run(_exp_float32_kernel, 16 * (stop - start), a.array[start:stop], out.array[start:stop])
+            else:
+                _run(_unary_kernel, stop - start, op, a.array[start:stop], out.array[start:stop])
 
     return ewise
 
@@ -380,57 +467,152 @@ def reduce_max(a, out, outer, reduce, inner):
 
 
 # ---------------------------------------------------------------------------------------
-# Matmul: cache blocking, and an inner loop over a row slice that the compiler vectorizes.
-# (A 2-D local accumulator tile does not vectorize in numba; row slices of ``out`` do.)
+# Matmul as blocks of dot products.
+#
+# A fast matmul keeps a tile of C in registers while it streams A and B past it. numba has no
+# vector types, and a local 2-D accumulator array stays in memory (5 GFLOP/s), so the tile
+# here is sixteen scalar sums: C[i:i+4, j:j+4] as dot products of four rows of A with four
+# columns of B. With B transposed (its columns made rows) all eight are contiguous runs, and
+# the compiler vectorizes the loop over k with sixteen vector accumulators: each value
+# loaded feeds four multiply-adds. Around it, cache blocking: a task packs KC-long pieces of
+# its rows of A into a buffer that stays in L2 and walks B's transposed rows in groups of
+# MATMUL_BLOCK_COLS, which stay in L2 while all the task's rows pass them. The packed rows
+# are MATMUL_PAD elements longer than KC: rows a power of two apart in memory would all
+# land in the same cache sets and evict each other.
+
+MATMUL_BLOCK_ROWS = 64  # rows of ``out`` one task computes
+MATMUL_BLOCK_INNER = 1024  # KC: the length of the dot products between two updates of ``out``
+MATMUL_BLOCK_COLS = 128  # columns of ``out`` whose transposed B rows stay in cache together
+MATMUL_PAD = 16  # extra elements per packed row (one cache line of float32)
+MATMUL_WORK_PER_CALL = 1 << 28  # multiply-adds per kernel call, so that Ctrl-C is seen
+TRANSPOSE_TILE = 32  # square tiles of a transposing copy: the lines written stay in L1
+
+
+@njit(fastmath={"reassoc", "contract"}, **_HELPER)
+def _dot(x, y):
+    """x . y, vectorized: "reassoc" lets the sum be split into vector lanes."""
+    total = x.dtype.type(0)
+    for k in range(x.shape[0]):
+        total += x[k] * y[k]
+    return total
+
+
+@njit(fastmath={"reassoc", "contract"}, **_HELPER)
+def _dot_4x4(a0, a1, a2, a3, b0, b1, b2, b3):
+    """The sixteen dot products of rows a0..a3 with rows b0..b3, in one pass over k."""
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = a0.dtype.type(0)
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = a0.dtype.type(0)
+    for k in range(a0.shape[0]):
+        x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+        y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
+        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
+        s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
+        s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
+    return ((s00, s01, s02, s03), (s10, s11, s12, s13),
+            (s20, s21, s22, s23), (s30, s31, s32, s33))
 
 
 @njit(**_KERNEL)
-def _matmul_kernel(a, b, out, m, n, p, first_task, tasks):
-    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, spread over the threads.
+def _copy_tiles(src, offsets, rows, cols, row_stride, col_stride, dst, ld, first_task, tasks):
+    """dst[q, r, c] = src[offsets[q] + r * row_stride + c * col_stride], dst rows ld long.
 
-    A task is one block of rows of one matrix of the batch. For each block of ``b``
-    (inner x cols), copied once into a contiguous buffer that stays in cache, every row
-    adds ``a[i, k] * b[k, cols]`` to ``out[i, cols]``: a loop over contiguous memory that
-    compiles to SIMD instructions.
+    The copy of a strided plane that a transpose reads down its columns. A task is one
+    square tile: the TRANSPOSE_TILE cache lines it reads and those it writes all stay in L1
+    until they have been used whole.
     """
-    blocks_per_matrix = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
+    tiles_r = (rows + TRANSPOSE_TILE - 1) // TRANSPOSE_TILE
+    tiles_c = (cols + TRANSPOSE_TILE - 1) // TRANSPOSE_TILE
     for task in prange(tasks):
-        t = (first_task + task) // blocks_per_matrix
-        block = (first_task + task) % blocks_per_matrix
-        a_t = a[t * m * n:(t + 1) * m * n]
-        b_t = b[t * n * p:(t + 1) * n * p]
-        out_t = out[t * m * p:(t + 1) * m * p]
+        plane, tile = (first_task + task) // (tiles_r * tiles_c), (first_task + task) % (tiles_r * tiles_c)
+        r0, c0 = tile // tiles_c * TRANSPOSE_TILE, tile % tiles_c * TRANSPOSE_TILE
+        base, target = offsets[plane], dst[plane * rows * ld:(plane + 1) * rows * ld]
+        for r in range(r0, min(r0 + TRANSPOSE_TILE, rows)):
+            for c in range(c0, min(c0 + TRANSPOSE_TILE, cols)):
+                target[r * ld + c] = src[base + r * row_stride + c * col_stride]
+
+
+def _copy_planes(src, offsets, rows, cols, row_stride, col_stride, dst, ld):
+    tiles = ((rows + TRANSPOSE_TILE - 1) // TRANSPOSE_TILE) * ((cols + TRANSPOSE_TILE - 1) // TRANSPOSE_TILE)
+    tasks_per_call = max(1, CHUNK // (TRANSPOSE_TILE * TRANSPOSE_TILE))
+    for start, stop in _chunks(len(offsets) * tiles, tasks_per_call):
+        _run(_copy_tiles, (stop - start) * TRANSPOSE_TILE * TRANSPOSE_TILE,
+             src, offsets, rows, cols, row_stride, col_stride, dst, ld, start, stop - start)
+
+
+@njit(fastmath={"reassoc", "contract"}, **_KERNEL)  # the helpers inline with these flags
+def _matmul_kernel(a, bt, out, m, n, p, ld, first_task, tasks):
+    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, given bt, b transposed.
+
+    A task is MATMUL_BLOCK_ROWS rows of one matrix of the batch; bt holds each matrix's
+    p columns of b as rows of length ld >= n.
+    """
+    row_blocks = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
+    lda = min(MATMUL_BLOCK_INNER, n) + MATMUL_PAD
+    for task in prange(tasks):
+        t, block = (first_task + task) // row_blocks, (first_task + task) % row_blocks
+        a_t, bt_t = a[t * m * n:(t + 1) * m * n], bt[t * p * ld:(t + 1) * p * ld]
         i0 = block * MATMUL_BLOCK_ROWS
-        i1 = min(i0 + MATMUL_BLOCK_ROWS, m)
-        out_t[i0 * p:i1 * p] = 0
-        b_block = np.empty(min(MATMUL_BLOCK_INNER, n) * min(MATMUL_BLOCK_COLS, p), dtype=b.dtype)
-        for j0 in range(0, p, MATMUL_BLOCK_COLS):
-            width = min(MATMUL_BLOCK_COLS, p - j0)
-            for k0 in range(0, n, MATMUL_BLOCK_INNER):
-                depth = min(MATMUL_BLOCK_INNER, n - k0)
-                # Loops run from 0 over slices: numba sees no negative index and vectorizes.
-                for k in range(depth):
-                    b_row = b_t[(k0 + k) * p + j0:(k0 + k) * p + j0 + width]
-                    b_block_row = b_block[k * width:(k + 1) * width]
-                    for j in range(width):
-                        b_block_row[j] = b_row[j]
-                for i in range(i0, i1):
-                    out_slice = out_t[i * p + j0:i * p + j0 + width]
-                    for k in range(depth):
-                        a_ik = a_t[i * n + k0 + k]
-                        b_block_row = b_block[k * width:(k + 1) * width]
-                        for j in range(width):
-                            out_slice[j] += a_ik * b_block_row[j]
+        rows = min(MATMUL_BLOCK_ROWS, m - i0)
+        c = out[(t * m + i0) * p:(t * m + i0 + rows) * p]  # the task's rows of out
+        c[:] = 0
+        packed = np.empty(rows * lda, dtype=a.dtype)
+        for k0 in range(0, n, MATMUL_BLOCK_INNER):
+            kc = min(MATMUL_BLOCK_INNER, n - k0)
+            for i in range(rows):
+                packed[i * lda:i * lda + kc] = a_t[(i0 + i) * n + k0:(i0 + i) * n + k0 + kc]
+            for j0 in range(0, p, MATMUL_BLOCK_COLS):
+                j1 = min(j0 + MATMUL_BLOCK_COLS, p)
+                for i in range(0, rows, 4):
+                    if i + 4 > rows:  # fewer than four rows left: one dot product each
+                        for r in range(i, rows):
+                            for j in range(j0, j1):
+                                c[r * p + j] += _dot(packed[r * lda:r * lda + kc],
+                                                     bt_t[j * ld + k0:j * ld + k0 + kc])
+                        break
+                    a0 = packed[i * lda:i * lda + kc]
+                    a1 = packed[(i + 1) * lda:(i + 1) * lda + kc]
+                    a2 = packed[(i + 2) * lda:(i + 2) * lda + kc]
+                    a3 = packed[(i + 3) * lda:(i + 3) * lda + kc]
+                    for j in range(j0, j1, 4):
+                        if j + 4 > j1:  # fewer than four columns left
+                            for jj in range(j, j1):
+                                b_col = bt_t[jj * ld + k0:jj * ld + k0 + kc]
+                                c[i * p + jj] += _dot(a0, b_col)
+                                c[(i + 1) * p + jj] += _dot(a1, b_col)
+                                c[(i + 2) * p + jj] += _dot(a2, b_col)
+                                c[(i + 3) * p + jj] += _dot(a3, b_col)
+                            break
+                        tile = _dot_4x4(a0, a1, a2, a3,
+                                        bt_t[j * ld + k0:j * ld + k0 + kc],
+                                        bt_t[(j + 1) * ld + k0:(j + 1) * ld + k0 + kc],
+                                        bt_t[(j + 2) * ld + k0:(j + 2) * ld + k0 + kc],
+                                        bt_t[(j + 3) * ld + k0:(j + 3) * ld + k0 + kc])
+                        for r in range(4):
+                            row = c[(i + r) * p + j:(i + r) * p + j + 4]
+                            for q in range(4):
+                                row[q] += tile[r][q]
+
+
+def _leading_dimension(n):
+    """A row length >= n for packed rows: padded when n is a multiple of 256 elements."""
+    return n + MATMUL_PAD if n % 256 == 0 else n
 
 
 def matmul(a, b, out, batch, m, n, p):
     check.matmul(a, b, out, batch, m, n, p)
+    if batch * m * p == 0:
+        return
+    ld = _leading_dimension(n)
+    bt = np.empty(batch * p * ld, dtype=b.array.dtype)
+    # bt[t, j, k] = b[t, k, j]: matrix t of b starts at t * n * p
+    _copy_planes(b.array, np.arange(batch, dtype=np.int64) * (n * p), p, n, 1, p, bt, ld)
     tasks = batch * ((m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS)
     work_per_task = max(1, min(m, MATMUL_BLOCK_ROWS) * n * p)
     tasks_per_call = max(2 * get_num_threads(), MATMUL_WORK_PER_CALL // work_per_task)
     for start, stop in _chunks(tasks, tasks_per_call):
         _run(_matmul_kernel, (stop - start) * work_per_task,
-             a.array, b.array, out.array, m, n, p, start, stop - start)
+             a.array, bt, out.array, m, n, p, ld, start, stop - start)
 
 
 def available():
