@@ -397,6 +397,17 @@ def _accumulate_row(op, acc, row):
 
 
 @njit(fastmath={"reassoc"}, **_HELPER)
+def _accumulate_4_rows(op, acc, r0, r1, r2, r3):
+    """_accumulate_row for four rows in one pass: acc is read and written once, not four times."""
+    if op == _SUM:
+        for j in range(acc.shape[0]):
+            acc[j] = (((acc[j] + r0[j]) + r1[j]) + r2[j]) + r3[j]
+    else:
+        for j in range(acc.shape[0]):
+            acc[j] = _maximum(_maximum(_maximum(_maximum(acc[j], r0[j]), r1[j]), r2[j]), r3[j])
+
+
+@njit(fastmath={"reassoc"}, **_HELPER)
 def _reduce_run(op, run):
     """The sum or the max of a contiguous run of elements."""
     if op == _SUM:
@@ -439,7 +450,14 @@ def _reduce_kernel(op, a, out, reduce, inner):
             first_row = block[j0:j1]
             for j in range(acc.shape[0]):
                 acc[j] = first_row[j]
-            for r in range(1, reduce):
+            r = 1
+            while r + 4 <= reduce:
+                _accumulate_4_rows(op, acc, block[r * inner + j0:r * inner + j1],
+                                   block[(r + 1) * inner + j0:(r + 1) * inner + j1],
+                                   block[(r + 2) * inner + j0:(r + 2) * inner + j1],
+                                   block[(r + 3) * inner + j0:(r + 3) * inner + j1])
+                r += 4
+            for r in range(r, reduce):
                 _accumulate_row(op, acc, block[r * inner + j0:r * inner + j1])
 
 
