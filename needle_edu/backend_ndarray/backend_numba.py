@@ -26,10 +26,12 @@ STRIDED_BLOCK = 4096  # elements of a strided copy one thread takes at a time
 ELEMENTWISE_BLOCK = 4096  # elements of an elementwise op one thread takes at a time
 REDUCE_BLOCK_COLS = 1024  # columns of the inner axis one reduction task takes
 MAX_LANES = 64  # running maxima side by side in a max over a contiguous run
-MATMUL_BLOCK_ROWS = 64  # rows of ``out`` one thread computes at a time
-MATMUL_BLOCK_INNER = 64  # rows of the block of ``b`` that stays in cache
-MATMUL_BLOCK_COLS = 1024  # its columns (and those of the slice of ``out`` it updates)
-MATMUL_WORK_PER_CALL = 1 << 26  # multiply-adds per kernel call, so that Ctrl-C is seen
+MATMUL_BLOCK_ROWS = 64  # rows of ``out`` one task computes
+MATMUL_BLOCK_INNER = 1024  # KC: the length of the dot products between two updates of ``out``
+MATMUL_BLOCK_COLS = 128  # columns of ``out`` whose transposed B rows stay in cache together
+MATMUL_PAD = 16  # extra elements per packed row (one cache line of float32)
+MATMUL_WORK_PER_CALL = 1 << 28  # multiply-adds per kernel call, so that Ctrl-C is seen
+TRANSPOSE_TILE = 32  # square tiles of a transposing copy: the lines written stay in L1
 
 
 def _cache_is_writable():
@@ -143,18 +145,6 @@ def fill(out, val):
     out.array.fill(val)
 
 
-def _simplified(shape, strides):
-    """The same walk over memory with size-1 dimensions dropped and contiguous ones merged."""
-    dims = [(d, s) for d, s in zip(shape, strides) if d != 1]
-    merged = []
-    for d, s in dims:
-        if merged and merged[-1][1] == d * s:
-            merged[-1] = (merged[-1][0] * d, s)
-        else:
-            merged.append((d, s))
-    return [d for d, _ in merged], [s for _, s in merged]
-
-
 def _plane_offsets(shape, strides, offset):
     """The buffer index where each plane (the last two dimensions) of a view starts."""
     offsets = np.full(1, offset, dtype=np.int64)
@@ -165,12 +155,12 @@ def _plane_offsets(shape, strides, offset):
 
 def compact(a, out, shape, strides, offset):
     check.compact(a, out, shape, strides, offset)
-    dims, steps = _simplified(shape, strides)
-    if len(dims) >= 2 and steps[-1] != 1 and min(dims[-2:]) >= TRANSPOSE_TILE // 4:
+    # (NDArray passes views with size-1 dimensions dropped and contiguous ones merged.)
+    if len(shape) >= 2 and strides[-1] != 1 and min(shape[-2:]) >= TRANSPOSE_TILE // 4:
         # Rows that are not contiguous (a transpose, say): square tiles reuse each cache line
         # read down a column for the next rows.
-        _copy_planes(a.array, _plane_offsets(dims, steps, offset), dims[-2], dims[-1],
-                     steps[-2], steps[-1], out.array, dims[-1])
+        _copy_planes(a.array, _plane_offsets(shape, strides, offset), shape[-2], shape[-1],
+                     strides[-2], strides[-1], out.array, shape[-1])
     else:
         _copy_strided(a.array, out.array, 1, shape, strides, offset, False)
 
@@ -497,13 +487,6 @@ def reduce_max(a, out, outer, reduce, inner):
 # MATMUL_BLOCK_COLS, which stay in L2 while all the task's rows pass them. The packed rows
 # are MATMUL_PAD elements longer than KC: rows a power of two apart in memory would all
 # land in the same cache sets and evict each other.
-
-MATMUL_BLOCK_ROWS = 64  # rows of ``out`` one task computes
-MATMUL_BLOCK_INNER = 1024  # KC: the length of the dot products between two updates of ``out``
-MATMUL_BLOCK_COLS = 128  # columns of ``out`` whose transposed B rows stay in cache together
-MATMUL_PAD = 16  # extra elements per packed row (one cache line of float32)
-MATMUL_WORK_PER_CALL = 1 << 28  # multiply-adds per kernel call, so that Ctrl-C is seen
-TRANSPOSE_TILE = 32  # square tiles of a transposing copy: the lines written stay in L1
 
 
 @njit(fastmath={"reassoc", "contract"}, **_HELPER)
