@@ -569,6 +569,7 @@ inline T maximum(T a, T b) { return (a != a || a > b) ? a : b; }
     T operator()(T a, T b) const { return expr; }         \
   };
 NEEDLE_BINARY(Add, a + b)
+NEEDLE_BINARY(Sub, a - b)
 NEEDLE_BINARY(Mul, a * b)
 NEEDLE_BINARY(Div, a / b)
 NEEDLE_BINARY(Power, std::pow(a, b))
@@ -1266,6 +1267,7 @@ PYBIND11_MODULE(_backend_cpu, m) {
         py::arg("shape"), py::arg("strides"), py::arg("offset"));
 
   def_binary<Add>(m, "add");
+  def_binary<Sub>(m, "sub");
   def_binary<Mul>(m, "mul");
   def_binary<Div>(m, "div");
   def_binary<Power>(m, "power");
