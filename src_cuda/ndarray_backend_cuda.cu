@@ -214,6 +214,7 @@ __global__ void fill_kernel(T* out, T val, int64_t n) {
 // (except ne) and give 1.0 or 0.0 in the element type.
 
 struct Add     { template <class T> __device__ T operator()(T a, T b) const { return a + b; } };
+struct Sub     { template <class T> __device__ T operator()(T a, T b) const { return a - b; } };
 struct Mul     { template <class T> __device__ T operator()(T a, T b) const { return a * b; } };
 struct Div     { template <class T> __device__ T operator()(T a, T b) const { return a / b; } };
 struct Power   { template <class T> __device__ T operator()(T a, T b) const { return pow(a, b); } };
@@ -721,6 +722,7 @@ PYBIND11_MODULE(_backend_cuda, m) {
         py::arg("strides"), py::arg("offset"));
 
   def_binary<Add>(m, "ewise_add", "scalar_add");
+  def_binary<Sub>(m, "ewise_sub", "scalar_sub");
   def_binary<Mul>(m, "ewise_mul", "scalar_mul");
   def_binary<Div>(m, "ewise_div", "scalar_div");
   def_binary<Power>(m, "ewise_power", "scalar_power");

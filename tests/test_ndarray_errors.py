@@ -14,11 +14,15 @@ def test_shape_mismatch_names_op_and_shapes(device):
         array(device, (2, 3)) + array(device, (3,))
     with pytest.raises(ValueError, match=r"ewise_maximum: shapes \(2, 3\) and \(3, 2\) differ"):
         array(device, (2, 3)).maximum(array(device, (3, 2)))
+    with pytest.raises(ValueError, match=r"ewise_sub: shapes \(2, 3\) and \(3,\) differ.*broadcast_to"):
+        array(device, (2, 3)) - array(device, (3,))
 
 
 def test_dtype_mismatch_is_a_type_error(device):
     with pytest.raises(TypeError, match=r"ewise_mul: dtypes differ \(float32 with shape \(2,\) and float64"):
         array(device, (2,)) * array(device, (2,), "float64")
+    with pytest.raises(TypeError, match=r"ewise_sub: dtypes differ \(float32 with shape \(2,\) and float64"):
+        array(device, (2,)) - array(device, (2,), "float64")
     with pytest.raises(TypeError, match="matmul: dtypes differ"):
         array(device, (2, 2)) @ array(device, (2, 2), "float64")
 
@@ -26,6 +30,8 @@ def test_dtype_mismatch_is_a_type_error(device):
 def test_unsupported_operands_and_dtypes(device):
     with pytest.raises(TypeError, match="ewise_add: expected an NDArray or a number, got ndarray"):
         array(device, (2,)) + np.ones(2)
+    with pytest.raises(TypeError, match="ewise_sub: expected an NDArray or a number, got ndarray"):
+        array(device, (2,)) - np.ones(2)
     with pytest.raises(TypeError, match="dtype int64 is not supported"):
         ndl.NDArray(np.ones(2), device=device, dtype="int64")
     with pytest.raises(TypeError, match="cannot make an array from numpy dtype <U1"):
@@ -127,3 +133,7 @@ def test_kernel_modules_check_sizes_themselves(device):
         module.matmul(small, small, big, 1, 2, 2, 2)
     with pytest.raises((ValueError, TypeError)):
         module.ewise_add(small, module.Array(3, "float64"), small)
+    with pytest.raises((ValueError, TypeError)):
+        module.ewise_sub(small, big, big)
+    with pytest.raises((ValueError, TypeError)):
+        module.scalar_sub(small, 1.0, big)

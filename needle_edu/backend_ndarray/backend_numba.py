@@ -197,29 +197,32 @@ def _binary_block(op, a, b, out):
             out[i] = a[i] + b[i]
     elif op == 1:
         for i in range(n):
-            out[i] = a[i] * b[i]
+            out[i] = a[i] - b[i]
     elif op == 2:
         for i in range(n):
-            out[i] = a[i] / b[i]
+            out[i] = a[i] * b[i]
     elif op == 3:
         for i in range(n):
-            out[i] = a[i] ** b[i]
+            out[i] = a[i] / b[i]
     elif op == 4:
         for i in range(n):
+            out[i] = a[i] ** b[i]
+    elif op == 5:
+        for i in range(n):
             out[i] = _maximum(a[i], b[i])
-    elif op == 5:  # a comparison's True / False is stored as 1.0 / 0.0
+    elif op == 6:  # a comparison's True / False is stored as 1.0 / 0.0
         for i in range(n):
             out[i] = a[i] == b[i]
-    elif op == 6:
-        for i in range(n):
-            out[i] = a[i] != b[i]
     elif op == 7:
         for i in range(n):
-            out[i] = a[i] < b[i]
+            out[i] = a[i] != b[i]
     elif op == 8:
         for i in range(n):
-            out[i] = a[i] <= b[i]
+            out[i] = a[i] < b[i]
     elif op == 9:
+        for i in range(n):
+            out[i] = a[i] <= b[i]
+    elif op == 10:
         for i in range(n):
             out[i] = a[i] > b[i]
     else:

@@ -145,22 +145,24 @@ def _binary(op, x, y):
     if op == 0:
         return x + y
     if op == 1:
-        return x * y
+        return x - y
     if op == 2:
-        return x / y
+        return x * y
     if op == 3:
-        return x ** y
+        return x / y
     if op == 4:
-        return _maximum(x, y)
+        return x ** y
     if op == 5:
-        return 1.0 if x == y else 0.0
+        return _maximum(x, y)
     if op == 6:
-        return 1.0 if x != y else 0.0
+        return 1.0 if x == y else 0.0
     if op == 7:
-        return 1.0 if x < y else 0.0
+        return 1.0 if x != y else 0.0
     if op == 8:
-        return 1.0 if x <= y else 0.0
+        return 1.0 if x < y else 0.0
     if op == 9:
+        return 1.0 if x <= y else 0.0
+    if op == 10:
         return 1.0 if x > y else 0.0
     return 1.0 if x >= y else 0.0
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import kernel_checks as check
 
-BINARY_OPS = ("add", "mul", "div", "power", "maximum", "eq", "ne", "lt", "le", "gt", "ge")
+BINARY_OPS = ("add", "sub", "mul", "div", "power", "maximum", "eq", "ne", "lt", "le", "gt", "ge")
 UNARY_OPS = ("neg", "log", "exp", "tanh", "sqrt")
 
 
@@ -82,7 +82,7 @@ def scalar_setitem(size, val, out, shape, strides, offset):
 
 
 _BINARY = {
-    "add": np.add, "mul": np.multiply, "div": np.divide, "power": np.power,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "power": np.power,
     "maximum": np.maximum, "eq": np.equal, "ne": np.not_equal, "lt": np.less,
     "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
 }

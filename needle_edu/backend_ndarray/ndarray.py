@@ -398,7 +398,7 @@ class NDArray:
     __radd__ = __add__
 
     def __sub__(self, other):
-        return self + (-other)
+        return self._binary(other, "sub")
 
     def __rsub__(self, other):
         return (-self) + other
