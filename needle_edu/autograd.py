@@ -240,7 +240,7 @@ class Tensor(Value):
     __rmul__ = __mul__
 
     def __sub__(self, other):
-        return self + (-other)
+        return self._binary(other, ops.EWiseSub, lambda c: ops.AddScalar(-c))
 
     def __rsub__(self, other):
         return (-self) + other

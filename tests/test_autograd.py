@@ -33,7 +33,7 @@ def test_tensor_shares_an_ndarray_on_its_device_and_copies_the_rest():
 def test_scalar_operators_use_the_scalar_ops():
     x = tensor([1.0, 2.0, 4.0])
     for y, op in [(x + 1, ops.AddScalar), (2 * x, ops.MulScalar), (x / 2, ops.DivScalar),
-                  (x ** 2, ops.PowerScalar), (1 - x, ops.AddScalar)]:
+                  (x ** 2, ops.PowerScalar), (x - 1, ops.AddScalar), (1 - x, ops.AddScalar)]:
         assert isinstance(y.op, op)
     np.testing.assert_allclose((3 / x).numpy(), [3.0, 1.5, 0.75])
     np.testing.assert_allclose((x - 1).numpy(), [0.0, 1.0, 3.0])

@@ -3,11 +3,11 @@
 One module per family; each op is a class and a lowercase function that applies it, e.g.
 ``ops.summation(x, axes=0)`` is ``ops.Summation(axes=0)(x)``.
 """
-from .ops_elementwise import (AddScalar, DivScalar, EWiseAdd, EWiseDiv, EWiseMul, EWisePow, Exp,
-                              Log, Maximum, MulScalar, Negate, PowerScalar, ReLU, Sigmoid, Sqrt,
+from .ops_elementwise import (AddScalar, DivScalar, EWiseAdd, EWiseDiv, EWiseMul, EWisePow, EWiseSub,
+                              Exp, Log, Maximum, MulScalar, Negate, PowerScalar, ReLU, Sigmoid, Sqrt,
                               Tanh, add, add_scalar, divide, divide_scalar, exp, log, maximum,
                               mul_scalar, multiply, negate, power, power_scalar, relu, sigmoid,
-                              sqrt, tanh)
+                              sqrt, subtract, tanh)
 from .ops_convert import AsType, ToDevice, astype, to_device
 from .ops_matmul import MatMul, matmul
 from .ops_reduce import (LogSoftmax, LogSumExp, Max, Mean, Softmax, Summation, log_softmax,

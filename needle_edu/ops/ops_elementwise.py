@@ -53,6 +53,23 @@ def add_scalar(a, scalar):
     return AddScalar(scalar)(a)
 
 
+class EWiseSub(EWiseOp):
+    """a - b. The gradient is ``out_grad`` for a and ``-out_grad`` for b.
+
+    (a - c for a number c needs no op of its own: it is ``AddScalar(-c)``.)
+    """
+
+    def compute(self, a, b):
+        return a - b
+
+    def gradient(self, out_grad, node):
+        return out_grad, -out_grad
+
+
+def subtract(a, b):
+    return EWiseSub()(a, b)
+
+
 class EWiseMul(EWiseOp):
     """a * b. Each input's gradient is ``out_grad`` times the other input."""
 
