@@ -362,6 +362,17 @@ def test_matmul_batched_and_broadcast(device, dtype):
     run_property(device, matmul_cases(), check, examples=40, simulated_examples=4)
 
 
+def test_matmul_of_2d_views(device, dtype):
+    """Two plain matrices take a path of their own: views on either side are compacted first."""
+    values = np.random.default_rng(5).standard_normal((6, 8)).astype(dtype)
+    x = ndl.NDArray(values, device=device)
+    cases = [(x[1:4, 2:7], x[:4, 1:6].permute(1, 0), values[1:4, 2:7] @ values[:4, 1:6].T),  # offsets, steps
+             (x.permute(1, 0)[::3], x[:, ::4], values.T[::3] @ values[:, ::4]),  # and transposes
+             (x[:, :0], x[:0, :3], np.zeros((6, 3), dtype))]  # n = 0: a matrix of zeros
+    for a, b, expected in cases:
+        close((a @ b).numpy(), expected, dtype, loose=True)
+
+
 @pytest.mark.parametrize("n", [1, 7, 33, 64, 127])
 def test_matmul_sizes_that_do_not_divide_tiles(device, dtype, n):
     if is_slow(device) and n > 33:

@@ -511,11 +511,15 @@ class NDArray:
         if n != n2:
             raise ValueError(f"matmul: shapes {self._shape} and {other.shape} do not align "
                              f"({n} != {n2})")
-        try:
-            batch_shape = broadcast_shapes(self._shape[:-2], other.shape[:-2])
-        except ValueError:
-            raise ValueError(f"matmul: shapes {self._shape} and {other.shape} cannot be broadcast "
-                             f"together in their batch dimensions") from None
+        if self.ndim == 2 and other.ndim == 2:  # the common case: no batch axes to broadcast
+            batch_shape, a = (), self
+        else:
+            try:
+                batch_shape = broadcast_shapes(self._shape[:-2], other.shape[:-2])
+            except ValueError:
+                raise ValueError(f"matmul: shapes {self._shape} and {other.shape} cannot be broadcast "
+                                 f"together in their batch dimensions") from None
+            a = self.broadcast_to(batch_shape + (m, n))
         batch = math.prod(batch_shape)
         out = NDArray._empty(batch_shape + (m, p), self._device, self.dtype)
         if out.size == 0:
@@ -525,12 +529,10 @@ class NDArray:
             return out
         module = self._device.module
         if other.ndim == 2:  # one right operand for the whole batch: one (batch*m, n) @ (n, p)
-            a = self.broadcast_to(batch_shape + (m, n)).compact()
-            module.matmul(a._handle, other.compact()._handle, out._handle, 1, batch * m, n, p)
+            module.matmul(a.compact()._handle, other.compact()._handle, out._handle, 1, batch * m, n, p)
         else:
-            a = self.broadcast_to(batch_shape + (m, n)).compact()
             b = other.broadcast_to(batch_shape + (n, p)).compact()
-            module.matmul(a._handle, b._handle, out._handle, batch, m, n, p)
+            module.matmul(a.compact()._handle, b._handle, out._handle, batch, m, n, p)
         return out
 
 
