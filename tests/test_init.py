@@ -52,6 +52,13 @@ def test_one_hot():
     np.testing.assert_array_equal(init.one_hot(3, init.constant(1, c=2.0)).numpy(), expected[1:2])
     with pytest.raises(ValueError, match=r"range\(3\)"):
         init.one_hot(3, [3])
+    float64 = init.one_hot(3, np.array([2, 0]), device="numpy", dtype="float64")
+    assert float64.dtype == "float64"
+    np.testing.assert_array_equal(float64.numpy(), expected[[1, 2]])
+    assert init.one_hot(3, []).shape == (0, 3)
+    for bad in ([-1], [0.5], [[0, 1]]):
+        with pytest.raises(ValueError, match=r"one_hot: labels must be a 1-D array of whole numbers in range\(3\)"):
+            init.one_hot(3, bad)
 
 
 # Each initializer: its standard deviation by formula, for fan_in 300 and fan_out 200.

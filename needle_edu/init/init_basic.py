@@ -78,7 +78,9 @@ def one_hot(n, labels, device=None, dtype="float32", requires_grad=False):
         labels = labels.numpy()
     labels = np.asarray(labels)
     whole = labels.astype(np.int64)
-    if labels.ndim != 1 or np.any(whole != labels) or np.any((whole < 0) | (whole >= n)):
+    if labels.ndim != 1 or (whole != labels).any() or ((whole < 0) | (whole >= n)).any():
         raise ValueError(f"one_hot: labels must be a 1-D array of whole numbers in range({n}), "
                          f"got shape {labels.shape} with values {np.unique(labels)[:10]}")
-    return _tensor(np.eye(n)[whole], device, dtype, requires_grad)
+    # Row i compares labels[i] with each column number: True in its own column only. (No n x n
+    # identity matrix to index, and the booleans become ``dtype`` in the one copy to the device.)
+    return _tensor(whole[:, None] == np.arange(n), device, dtype, requires_grad)
