@@ -106,14 +106,14 @@ class NDArray:
             raise TypeError(f"NDArray: cannot make an array from numpy dtype {data.dtype}")
         dtype = dtype_name(dtype)
         device = default_device() if device is None else lookup_device(device)
-        array = NDArray.make(data.shape, device=device, dtype=dtype)
+        array = NDArray._empty(data.shape, device, dtype)  # numpy's shape: a tuple of ints >= 0
         if array.size:
             device.module.from_numpy(np.ascontiguousarray(data, dtype=dtype).reshape(-1), array._handle)
         self._become(array)
 
     def _become(self, other):
         self._shape, self._strides, self._offset = other._shape, other._strides, other._offset
-        self._device, self._handle = other._device, other._handle
+        self._device, self._handle, self._dtype = other._device, other._handle, other._dtype
 
     @staticmethod
     def make(shape, strides=None, device=None, handle=None, offset=0, dtype="float32"):
@@ -127,7 +127,7 @@ class NDArray:
         array._device = default_device() if device is None else lookup_device(device)
         if handle is None:
             handle = array._device.module.Array(math.prod(array._shape), dtype_name(dtype))
-        array._handle = handle
+        array._handle, array._dtype = handle, handle.dtype
         return array
 
     @staticmethod
@@ -136,7 +136,7 @@ class NDArray:
         and ``dtype`` a canonical name, so nothing is converted or checked again."""
         array = NDArray.__new__(NDArray)
         array._shape, array._strides, array._offset = shape, _compact_strides(shape), 0
-        array._device = device
+        array._device, array._dtype = device, dtype
         array._handle = device.module.Array(math.prod(shape), dtype)
         return array
 
@@ -144,7 +144,7 @@ class NDArray:
         """A view of this array's buffer (shape and strides already checked tuples)."""
         array = NDArray.__new__(NDArray)
         array._shape, array._strides, array._offset = shape, strides, offset
-        array._device, array._handle = self._device, self._handle
+        array._device, array._handle, array._dtype = self._device, self._handle, self._dtype
         return array
 
     # ---------------------------------------------------------------- properties
@@ -166,7 +166,7 @@ class NDArray:
 
     @property
     def dtype(self):
-        return self._handle.dtype
+        return self._dtype  # the buffer's, kept here: asking a C++ buffer makes a new str each time
 
     @property
     def ndim(self):
@@ -252,12 +252,12 @@ class NDArray:
     def permute(self, *axes):
         """A view with the axes reordered: result axis i is this array's axis ``axes[i]``."""
         axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        if sorted(normalize_axes(axes, self.ndim, "permute")) != list(range(self.ndim)):
+        order = normalize_axes(axes, self.ndim, "permute")
+        if sorted(order) != list(range(self.ndim)):
             raise ValueError(f"permute: axes {axes} are not a permutation of {self.ndim} axes "
                              f"(shape {self._shape})")
-        axes = normalize_axes(axes, self.ndim, "permute")
-        return self.as_strided(tuple(self._shape[a] for a in axes),
-                               tuple(self._strides[a] for a in axes))
+        return self.as_strided(tuple(self._shape[a] for a in order),
+                               tuple(self._strides[a] for a in order))
 
     def broadcast_to(self, shape):
         """A view repeating size-1 (or missing leading) axes with stride 0."""
@@ -360,12 +360,13 @@ class NDArray:
     def _binary(self, other, op):
         out = NDArray._empty(self._shape, self._device, self.dtype)
         if isinstance(other, NDArray):
-            self._check_same_kind(other, f"ewise_{op}")
+            name = f"ewise_{op}"
+            self._check_same_kind(other, name)
             if other.shape != self._shape:
-                raise ValueError(f"ewise_{op}: shapes {self._shape} and {other.shape} differ "
+                raise ValueError(f"{name}: shapes {self._shape} and {other.shape} differ "
                                  f"(NDArray does not broadcast implicitly: call broadcast_to first)")
             if self.size:
-                kernel = getattr(self._device.module, f"ewise_{op}")
+                kernel = getattr(self._device.module, name)
                 kernel(self.compact()._handle, other.compact()._handle, out._handle)
         elif isinstance(other, numbers.Real):
             if self.size:
