@@ -870,19 +870,26 @@ void reduce(const char* fn, const Array& a, Array& out, idx_t outer, idx_t red, 
 //    of B is reused across the whole A block from L1.
 //  * Threads share the packed B panel and take different blocks of rows of A (and, when
 //    there are fewer row blocks than threads, different column ranges of the panel).
+//  * Packing costs a pass over memory, so it is skipped where it does not pay: a block of A
+//    that meets only a few slivers of B (a product with few columns, as in a small MLP) is
+//    read where it lies, its rows lda apart, and only its last, partial tile is packed. A last
+//    sliver of B at most NR/2 wide gets tiles of half the width, not twice the zero padding.
 
 template <typename T>
 struct MicroKernel {
-  int mr, nr;  // the register tile
-  void (*run)(idx_t kc, const T* A, const T* B, T* C, idx_t ldc, int mr, int nr, bool accumulate);
+  using Run = void (*)(idx_t kc, const T* A, idx_t lda, const T* B, T* C, idx_t ldc, int mr,
+                       int nr, bool accumulate);
+  int mr, nr;                        // the register tile
+  Run packed, in_place;              // A packed as kc x MR (lda unused), or read where it lies
+  Run packed_half, in_place_half;    // the same for MR x NR/2 tiles: a narrow last sliver of B
   const char* isa;
 };
 
 // C[0:mr, 0:nr] (+)= Ap @ Bp, Ap packed as kc x MR, Bp as kc x NR, NR = NV vectors of VW.
-template <typename T, int MR, int NV, int VW>
+template <typename T, int MR, int NV, int VW, bool kPackedA>
 static inline __attribute__((always_inline)) void micro_kernel_body(
-    idx_t kc, const T* __restrict A, const T* __restrict B, T* __restrict C, idx_t ldc, int mr,
-    int nr, bool accumulate) {
+    idx_t kc, const T* __restrict A, idx_t lda, const T* __restrict B, T* __restrict C,
+    idx_t ldc, int mr, int nr, bool accumulate) {
   typedef T V __attribute__((vector_size(VW * sizeof(T))));
   constexpr int NR = NV * VW;
   V acc[MR][NV];
@@ -897,11 +904,11 @@ static inline __attribute__((always_inline)) void micro_kernel_body(
     for (int j = 0; j < NV; ++j) std::memcpy(&b[j], B + j * VW, sizeof(V));
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
-      const T a = A[i];
+      const T a = kPackedA ? A[i] : A[i * lda];
 #pragma GCC unroll 8
       for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
     }
-    A += MR;
+    A += kPackedA ? MR : 1;
     B += NR;
   }
 
@@ -929,26 +936,23 @@ static inline __attribute__((always_inline)) void micro_kernel_body(
 }
 
 // The same body compiled for several instruction sets, picked at run time (no -march flag).
-template <typename T, int MR, int NV, int VW>
-void micro_kernel_generic(idx_t kc, const T* A, const T* B, T* C, idx_t ldc, int mr, int nr,
-                          bool accumulate) {
-  micro_kernel_body<T, MR, NV, VW>(kc, A, B, C, ldc, mr, nr, accumulate);
-}
-
+#define NEEDLE_MICRO_KERNEL(name, target)                                                    \
+  template <typename T, int MR, int NV, int VW, bool kPackedA>                               \
+  target void name(idx_t kc, const T* A, idx_t lda, const T* B, T* C, idx_t ldc, int mr,      \
+                   int nr, bool accumulate) {                                                \
+    micro_kernel_body<T, MR, NV, VW, kPackedA>(kc, A, lda, B, C, ldc, mr, nr, accumulate);   \
+  }
+NEEDLE_MICRO_KERNEL(micro_kernel_generic, )
 #if NEEDLE_X86
-template <typename T, int MR, int NV, int VW>
-__attribute__((target("avx2,fma"))) void micro_kernel_avx2(idx_t kc, const T* A, const T* B,
-                                                             T* C, idx_t ldc, int mr, int nr,
-                                                             bool accumulate) {
-  micro_kernel_body<T, MR, NV, VW>(kc, A, B, C, ldc, mr, nr, accumulate);
-}
-
-template <typename T, int MR, int NV, int VW>
-__attribute__((target("avx512f,avx2,fma"))) void micro_kernel_avx512(
-    idx_t kc, const T* A, const T* B, T* C, idx_t ldc, int mr, int nr, bool accumulate) {
-  micro_kernel_body<T, MR, NV, VW>(kc, A, B, C, ldc, mr, nr, accumulate);
-}
+NEEDLE_MICRO_KERNEL(micro_kernel_avx2, __attribute__((target("avx2,fma"))))
+NEEDLE_MICRO_KERNEL(micro_kernel_avx512, __attribute__((target("avx512f,avx2,fma"))))
 #endif
+#undef NEEDLE_MICRO_KERNEL
+
+// The four variants of one tile size, MR x (NV vectors of VW), compiled by `kernel`.
+#define NEEDLE_KERNELS(kernel, T, MR, NV, VW)                                                 \
+  &kernel<T, MR, NV, VW, true>, &kernel<T, MR, NV, VW, false>, &kernel<T, MR, NV / 2, VW, true>, \
+      &kernel<T, MR, NV / 2, VW, false>
 
 // NEEDLE_EDU_CPU_ISA=generic|avx2|avx512 forces a kernel (for testing and for teaching).
 template <typename T>
@@ -961,12 +965,13 @@ MicroKernel<T> choose_kernel() {
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
   if (avx512 && (want.empty() || want == "avx512"))
-    return {12, 4 * W, &micro_kernel_avx512<T, 12, 2, 2 * W>, "avx512"};
+    return {12, 4 * W, NEEDLE_KERNELS(micro_kernel_avx512, T, 12, 2, 2 * W), "avx512"};
   if (avx2 && (want.empty() || want == "avx2" || want == "avx512"))
-    return {6, 2 * W, &micro_kernel_avx2<T, 6, 2, W>, "avx2"};
+    return {6, 2 * W, NEEDLE_KERNELS(micro_kernel_avx2, T, 6, 2, W), "avx2"};
 #endif
-  return {4, W, &micro_kernel_generic<T, 4, 2, W / 2>, "generic"};
+  return {4, W, NEEDLE_KERNELS(micro_kernel_generic, T, 4, 2, W / 2), "generic"};
 }
+#undef NEEDLE_KERNELS
 
 template <typename T>
 const MicroKernel<T>& micro_kernel() {
@@ -986,6 +991,7 @@ template <typename T> constexpr idx_t kKC = NEEDLE_KC_BYTES / sizeof(T);
 template <typename T> constexpr idx_t kMCmax = NEEDLE_MC_BYTES / sizeof(T);   // a multiple of 4, 6 and 12
 template <typename T> constexpr idx_t kNC = 16384 / sizeof(T);
 constexpr idx_t kPanelBytes = idx_t(16) << 20;  // packed B: half of L3
+constexpr idx_t kPanelsToPackA = 4;  // a block of A meeting more slivers of B than this is packed
 
 template <typename T>
 void pack_A(const T* A, idx_t lda, idx_t mc, idx_t kc, int MR, T* Ap) {
@@ -1094,6 +1100,9 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
   }
   const MicroKernel<T>& uk = micro_kernel<T>();
   const int MR = uk.mr, NR = uk.nr;
+  // Rows a multiple of 4 KiB apart share one set of the L1 cache: read in place, MR of them
+  // would evict each other.
+  const bool rows_alias = n * idx_t(sizeof(T)) % 4096 == 0;
   const idx_t KC = kKC<T>;
   const idx_t NC = std::min(kNC<T>, (p + NR - 1) / NR * NR);
   // Several KC-row slabs of B are packed at once (up to kPanelBytes), so that the threads
@@ -1114,46 +1123,64 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
   for (idx_t jc = 0; jc < p; jc += NC) {
     const idx_t nc = std::min(NC, p - jc);
     const idx_t panels = (nc + NR - 1) / NR;
+    // Packing A pays when its block meets many slivers of B; for a few, the whole tiles of
+    // rows are read where they lie and only the edge tile is packed (zero-padded).
+    const bool pack_A_blocks = rows_alias || panels > kPanelsToPackA;
     // Also split the columns of the panel, so that there are a few tasks per thread for
     // the threads to balance; but each column group packs its own copy of the A block, so
-    // not into groups narrower than 512 columns.
+    // then not into groups narrower than 512 columns.
     const idx_t want = nthreads > 1 ? 8 * nthreads : 1;
-    const idx_t n_jg = std::max<idx_t>(1, std::min((want + n_ic - 1) / n_ic, nc / 512));
+    const idx_t n_jg = std::max<idx_t>(
+        1, std::min((want + n_ic - 1) / n_ic, pack_A_blocks ? nc / 512 : panels));
     const idx_t tasks = n_ic * n_jg;
     for (idx_t kk = 0; kk < n; kk += K2) {
       const idx_t k2 = std::min(K2, n - kk);
       const idx_t slabs = (k2 + KC - 1) / KC;
-      // Slab s holds rows kk + s*KC ... of B as `panels` slivers of kc x NR, at Bp + s*KC*NC.
-      T* bp = Bp.get();
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 4) if (nthreads > 1 && k2 * nc > 16384)
-      for (idx_t item = 0; item < slabs * panels; ++item) {
-        const idx_t sl = item / panels, jp = item % panels;
-        const idx_t kc = std::min(KC, k2 - sl * KC);
-        pack_B_panel(B + (kk + sl * KC) * p + jc + jp * NR, p, std::min<idx_t>(NR, nc - jp * NR),
-                     kc, NR, bp + sl * KC * NC + jp * NR * kc);
-      }
-
       // Tasks in groups of ~2^32 multiply-adds (a few tens of ms) between Ctrl-C checks.
       const idx_t task_work = std::max<idx_t>(1, MC * k2 * nc / n_jg);
       idx_t group = std::max<idx_t>(1, (idx_t(1) << 32) / task_work);
       group = std::max<idx_t>(nthreads, group / nthreads * nthreads);
+      T* bp = Bp.get();
       for (idx_t g0 = 0; g0 < tasks; g0 += group) {
         const idx_t g1 = std::min(tasks, g0 + group);
-#pragma omp parallel for num_threads(nthreads) schedule(dynamic, 1) if (nthreads > 1)
-        for (idx_t t = g0; t < g1; ++t) {
-          const idx_t ic = (t / n_jg) * MC, jg = t % n_jg;
-          const idx_t mc = std::min(MC, m - ic);
-          const idx_t p0 = panels * jg / n_jg, p1 = panels * (jg + 1) / n_jg;
-          T* ap = Ap.get() + idx_t(thread_id()) * MC * std::min(KC, n);
-          for (idx_t sl = 0; sl < slabs; ++sl) {
-            const idx_t pc = kk + sl * KC, kc = std::min(KC, n - pc);
-            pack_A(A + ic * n + pc, n, mc, kc, MR, ap);
-            for (idx_t jp = p0; jp < p1; ++jp) {
-              const int nr = int(std::min<idx_t>(NR, nc - jp * NR));
-              const T* b = bp + sl * KC * NC + jp * NR * kc;
-              for (idx_t ir = 0; ir < mc; ir += MR) {
-                const int mr = int(std::min<idx_t>(MR, mc - ir));
-                uk.run(kc, ap + ir * kc, b, C + (ic + ir) * p + jc + jp * NR, p, mr, nr, pc > 0);
+        // One parallel region: with the first group the threads pack the slab of B, and after
+        // the barrier that ends that loop they share the tasks.
+#pragma omp parallel num_threads(nthreads) if (nthreads > 1)
+        {
+          if (g0 == 0) {
+            // Slab s holds rows kk + s*KC ... of B as `panels` slivers of kc x NR, at Bp + s*KC*NC.
+#pragma omp for schedule(dynamic, 4)
+            for (idx_t item = 0; item < slabs * panels; ++item) {
+              const idx_t sl = item / panels, jp = item % panels;
+              const idx_t kc = std::min(KC, k2 - sl * KC);
+              const idx_t nr = std::min<idx_t>(NR, nc - jp * NR);
+              pack_B_panel(B + (kk + sl * KC) * p + jc + jp * NR, p, nr, kc,
+                           nr <= NR / 2 ? NR / 2 : NR, bp + sl * KC * NC + jp * NR * kc);
+            }
+          }
+#pragma omp for schedule(dynamic, 1)
+          for (idx_t t = g0; t < g1; ++t) {
+            const idx_t ic = (t / n_jg) * MC, jg = t % n_jg;
+            const idx_t mc = std::min(MC, m - ic);
+            const idx_t p0 = panels * jg / n_jg, p1 = panels * (jg + 1) / n_jg;
+            T* ap = Ap.get() + idx_t(thread_id()) * MC * std::min(KC, n);
+            const idx_t in_place_rows = pack_A_blocks ? 0 : mc / MR * MR;
+            for (idx_t sl = 0; sl < slabs; ++sl) {
+              const idx_t pc = kk + sl * KC, kc = std::min(KC, n - pc);
+              const T* a = A + ic * n + pc;
+              pack_A(a + in_place_rows * n, n, mc - in_place_rows, kc, MR, ap);
+              for (idx_t jp = p0; jp < p1; ++jp) {
+                const int nr = int(std::min<idx_t>(NR, nc - jp * NR));
+                const bool half = nr <= NR / 2;  // a narrow last sliver: half-width tiles
+                const T* b = bp + sl * KC * NC + jp * NR * kc;
+                for (idx_t ir = 0; ir < mc; ir += MR) {
+                  const int mr = int(std::min<idx_t>(MR, mc - ir));
+                  const bool in_place = ir < in_place_rows;
+                  const auto run = in_place ? (half ? uk.in_place_half : uk.in_place)
+                                            : (half ? uk.packed_half : uk.packed);
+                  run(kc, in_place ? a + ir * n : ap + (ir - in_place_rows) * kc, n, b,
+                      C + (ic + ir) * p + jc + jp * NR, p, mr, nr, pc > 0);
+                }
               }
             }
           }

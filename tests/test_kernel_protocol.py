@@ -140,10 +140,14 @@ def test_reduce(device, dtype, op, dims, rng):
     np.testing.assert_allclose(read(mod, out), expected.reshape(-1), **tolerance(dtype))
 
 
-# The last two cross every block of the tiled kernels with ragged edges, and pad rows whose
-# length is a multiple of 256 (numba packs them longer, against cache-set conflicts).
+# (1, 9, 256, 5) and (2, 67, 1031, 133) cross every block of the tiled kernels with ragged
+# edges, and pad rows whose length is a multiple of 256 (numba packs them longer, against
+# cache-set conflicts). (1, 100, 784, 100), an MLP's product, is shared by threads, reads A in
+# place and ends in a narrow sliver of B on the cpu device; rows 4 KiB apart, as in
+# (1, 30, 1024, 20), make it pack A all the same.
 @pytest.mark.parametrize("dims", [(1, 1, 1, 1), (1, 5, 3, 7), (3, 4, 6, 5), (2, 17, 33, 9), (1, 64, 64, 64),
-                                  (1, 9, 256, 5), (2, 67, 1031, 133)])
+                                  (1, 9, 256, 5), (2, 67, 1031, 133), (1, 100, 784, 100),
+                                  (1, 30, 1024, 20)])
 def test_matmul(device, dtype, dims, rng):
     mod = device.module
     batch, m, n, p = dims
