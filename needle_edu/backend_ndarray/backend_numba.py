@@ -14,7 +14,7 @@ import os
 import tempfile
 
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads, types
+from numba import get_num_threads, njit, prange, types
 from numba.extending import intrinsic
 
 from . import kernel_checks as check
@@ -55,8 +55,22 @@ def _cache_is_writable():
 
 _CACHE = _cache_is_writable()
 # error_model="numpy": x / 0 gives inf or nan, as in numpy, instead of raising ZeroDivisionError.
-_KERNEL = dict(parallel=True, error_model="numpy", cache=_CACHE)
+_KERNEL = dict(error_model="numpy", cache=_CACHE)
 _HELPER = dict(inline="always", error_model="numpy", cache=_CACHE)  # inlined into kernels
+
+
+class _Kernel:
+    """One kernel compiled twice: ``parallel`` shares its ``prange`` loop among the cores,
+    ``serial`` runs it as a plain loop (and costs microseconds less to call)."""
+
+    def __init__(self, function, fastmath=False):
+        self.parallel = njit(parallel=True, fastmath=fastmath, **_KERNEL)(function)
+        self.serial = njit(fastmath=fastmath, **_KERNEL)(function)
+
+
+def _kernel(fastmath=False):
+    """Decorator making a ``_Kernel``; ``fastmath`` as for ``njit``."""
+    return lambda function: _Kernel(function, fastmath)
 
 
 def _chunks(total, chunk=CHUNK):
@@ -70,14 +84,7 @@ def _run(kernel, work, *args):
     Waking the other threads costs microseconds, and on a busy machine, where they wait
     for a free core, milliseconds: far more than a small kernel takes on its own.
     """
-    if work >= PARALLEL_MIN_WORK:
-        return kernel(*args)
-    threads = get_num_threads()
-    set_num_threads(1)
-    try:
-        return kernel(*args)
-    finally:
-        set_num_threads(threads)
+    return (kernel.parallel if work >= PARALLEL_MIN_WORK else kernel.serial)(*args)
 
 
 def _as_int64(values):
@@ -88,7 +95,7 @@ def _as_int64(values):
 # Strided views: compact, setitem and to_numpy walk one in row-major order.
 
 
-@njit(**_KERNEL)
+@_kernel()
 def _strided_copy(view, flat, flat_step, shape, strides, offset, start, stop, into_view):
     """Copies between the strided ``view`` and compact ``flat`` for flat indices [start, stop).
 
@@ -251,7 +258,7 @@ def _unary_block(op, a, out):
             out[i] = np.sqrt(a[i])
 
 
-@njit(**_KERNEL)
+@_kernel()
 def _binary_kernel(op, a, b, b_is_scalar, out):
     """out = a op b, one block of ELEMENTWISE_BLOCK elements per task.
 
@@ -265,7 +272,7 @@ def _binary_kernel(op, a, b, b_is_scalar, out):
         _binary_block(op, a[start:stop], b[b_start:b_start + stop - start], out[start:stop])
 
 
-@njit(**_KERNEL)
+@_kernel()
 def _unary_kernel(op, a, out):
     n = out.shape[0]
     for block in prange((n + ELEMENTWISE_BLOCK - 1) // ELEMENTWISE_BLOCK):
@@ -319,7 +326,7 @@ def _exp_float32(x32):
     return x32 if x32 != x32 else result  # NaN in, the same NaN out
 
 
-@njit(**_KERNEL)
+@_kernel()
 def _exp_float32_kernel(a, out):
     n = out.shape[0]
     for block in prange((n + ELEMENTWISE_BLOCK - 1) // ELEMENTWISE_BLOCK):
@@ -423,7 +430,7 @@ def _reduce_run(op, run):
     return result
 
 
-@njit(fastmath={"reassoc"}, **_KERNEL)
+@_kernel(fastmath={"reassoc"})
 def _reduce_kernel(op, a, out, reduce, inner):
     """out[o, j] = op over r of a[o, r, j]; a task is one outer slice and a block of columns.
 
@@ -517,7 +524,7 @@ def _dot_4x4(a0, a1, a2, a3, b0, b1, b2, b3):
             (s20, s21, s22, s23), (s30, s31, s32, s33))
 
 
-@njit(**_KERNEL)
+@_kernel()
 def _copy_tiles(src, offsets, rows, cols, row_stride, col_stride, dst, ld, first_task, tasks):
     """dst[q, r, c] = src[offsets[q] + r * row_stride + c * col_stride], dst rows ld long.
 
@@ -544,7 +551,7 @@ def _copy_planes(src, offsets, rows, cols, row_stride, col_stride, dst, ld):
              src, offsets, rows, cols, row_stride, col_stride, dst, ld, start, stop - start)
 
 
-@njit(fastmath={"reassoc", "contract"}, **_KERNEL)  # the helpers inline with these flags
+@_kernel(fastmath={"reassoc", "contract"})  # the helpers inline with these flags
 def _matmul_kernel(a, bt, out, m, n, p, ld, first_task, tasks):
     """Tasks first_task .. first_task + tasks - 1 of out = a @ b, given bt, b transposed.
 

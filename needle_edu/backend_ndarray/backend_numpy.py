@@ -35,6 +35,8 @@ class Array:
 
     def __init__(self, size, dtype="float32"):
         self.array = np.empty(size, dtype=dtype)
+        # Asked by every kernel call: numpy would build the name anew each time.
+        self._dtype = dtype if dtype in ("float32", "float64") else self.array.dtype.name
 
     @property
     def size(self):
@@ -42,7 +44,7 @@ class Array:
 
     @property
     def dtype(self):
-        return self.array.dtype.name
+        return self._dtype
 
 
 def _strided(buffer, shape, strides, offset, writeable=False):
