@@ -2,9 +2,10 @@
 
 The DESIGN §8 target: needle_edu's epoch (forward, backward, SGD update) within 2x torch's
 CPU time. Data is Fashion-MNIST when installed, else random images of the same shape.
-Each contender runs in a fresh Python process, one after the other: thread pools of two libraries
-in one process slow each other down (needle_edu's epoch measured 0.53 s alone and 0.81 s after
-numpy's multithreaded BLAS had run in the same process).
+Each epoch is timed in a fresh Python process, after one warm-up epoch there: thread pools of two
+libraries in one process slow each other down (needle_edu's epoch measured 0.53 s alone and
+0.81 s after numpy's multithreaded BLAS had run in the same process). The contenders take turns,
+round after round, so that a slow spell of a shared machine slows them all alike.
 Usage: ``python benchmarks/bench_training.py [--batches N]``.
 """
 import argparse
@@ -90,25 +91,24 @@ def numpy_epoch(X, y):
     return time.perf_counter() - start
 
 
-def median_of(fn, repeats):
-    fn()  # warm-up: compiles numba kernels, faults pages in
-    return statistics.median(fn() for _ in range(repeats))
-
-
-def epoch_seconds(contender, batches, repeats):
-    """Median seconds of one epoch: ``contender`` is "hand-written numpy", "torch" or "needle_edu DEVICE"."""
+def epoch_seconds(contender, batches):
+    """Seconds of one epoch after a warm-up epoch (numba compiles, pages fault in):
+    ``contender`` is "hand-written numpy", "torch" or "needle_edu DEVICE"."""
     X, y = images(batches)
     if contender == "hand-written numpy":
-        return median_of(lambda: numpy_epoch(X, y), repeats)
-    if contender == "torch":
-        return median_of(lambda: torch_epoch(X, y), repeats)
-    device = ndl.device(contender.removeprefix("needle_edu "))
-    return median_of(lambda: needle_epoch(device, X, y), repeats)
+        epoch = lambda: numpy_epoch(X, y)  # noqa: E731
+    elif contender == "torch":
+        epoch = lambda: torch_epoch(X, y)  # noqa: E731
+    else:
+        device = ndl.device(contender.removeprefix("needle_edu "))
+        epoch = lambda: needle_epoch(device, X, y)  # noqa: E731
+    epoch()
+    return epoch()
 
 
-def in_fresh_process(contender, args):
-    command = [sys.executable, __file__, "--contender", contender,
-               "--batches", str(args.batches), "--repeats", str(args.repeats)]
+def in_fresh_process(contender, batches):
+    """``epoch_seconds`` of ``contender``, in a new Python process."""
+    command = [sys.executable, __file__, "--contender", contender, "--batches", str(batches)]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         raise RuntimeError(f"the {contender} epoch failed:\n{run.stderr}")
@@ -118,19 +118,20 @@ def in_fresh_process(contender, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=600, help="batches of 100 per epoch (600 = all of it)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--devices", nargs="+", default=["cpu", "numba", "numpy"])
     parser.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "training.json"))
     parser.add_argument("--contender", help=argparse.SUPPRESS)  # the child process: time this one only
     args = parser.parse_args()
     if args.contender:
-        print(epoch_seconds(args.contender, args.batches, args.repeats))
+        print(epoch_seconds(args.contender, args.batches))
         return
     print(f"MLP 784-{HIDDEN}-10 epoch, {args.batches * BATCH} images in batches of {BATCH} "
-          f"(median of {args.repeats}, each contender in its own process)\n")
+          f"(median of {args.repeats} rounds, each epoch in a fresh process)\n")
     contenders = ["hand-written numpy"] + (["torch"] if torch is not None else [])
     contenders += [f"needle_edu {name}" for name in args.devices if ndl.device(name).enabled()]
-    results = {contender: in_fresh_process(contender, args) for contender in contenders}
+    rounds = [{c: in_fresh_process(c, args.batches) for c in contenders} for _ in range(args.repeats)]
+    results = {c: statistics.median(r[c] for r in rounds) for c in contenders}
     reference, cpu = results.get("torch"), results.get("needle_edu cpu")
     for name, seconds in results.items():
         ratio = "" if reference is None else f"{seconds / reference:6.2f}x torch"
