@@ -65,7 +65,12 @@ class _Kernel:
 
     def __init__(self, function, fastmath=False):
         self.parallel = njit(parallel=True, fastmath=fastmath, **_KERNEL)(function)
-        self.serial = njit(fastmath=fastmath, **_KERNEL)(function)
+        # Renamed: numba's disk cache tells compiled functions apart by name and argument types,
+        # not by options, so the parallel build would be loaded for the serial one or back.
+        serial = type(function)(function.__code__, function.__globals__, function.__name__,
+                                function.__defaults__, function.__closure__)
+        serial.__qualname__ = f"{function.__qualname__}_serial"
+        self.serial = njit(fastmath=fastmath, **_KERNEL)(serial)
 
 
 def _kernel(fastmath=False):
