@@ -415,7 +415,10 @@ void gather(const T* src, const View& v, T* out) {
     return;
   }
   // The last stride is not 1 (a transpose, say): copy the last two dimensions in square
-  // tiles, so that the cache lines read along the columns are reused by the next rows.
+  // tiles through a buffer in L1. A tile's columns are read down (along contiguous memory in
+  // a transpose) into the buffer, then its rows written out whole. Walking the view row by
+  // row instead reads TB lines a whole row apart for each row of the tile: when rows are a
+  // multiple of 4 KiB apart they all fall into one set of the L1 cache and evict each other.
   constexpr idx_t TB = 32, kCols = 1024;
   View planes = v;  // the view without its last two dimensions, one "row" per plane
   planes.nd = v.nd - 1;
@@ -432,12 +435,15 @@ void gather(const T* src, const View& v, T* out) {
       for_rows(planes, plane, plane + 1, [&](idx_t, idx_t off) { base = off; });
       T* dst = out + plane * R * C;
       const idx_t i1 = std::min(R, i0 + TB), c1 = std::min(C, c0 + kCols);
+      T tile[TB][TB];  // tile[j][i]: column j of the tile
       for (idx_t j0 = c0; j0 < c1; j0 += TB) {
         const idx_t j1 = std::min(c1, j0 + TB);
-        for (idx_t i = i0; i < i1; ++i) {
-          const T* s = src + base + i * rs;
-          for (idx_t j = j0; j < j1; ++j) dst[i * C + j] = s[j * cs];
+        for (idx_t j = j0; j < j1; ++j) {
+          const T* s = src + base + j * cs;
+          for (idx_t i = i0; i < i1; ++i) tile[j - j0][i - i0] = s[i * rs];
         }
+        for (idx_t i = i0; i < i1; ++i)
+          for (idx_t j = j0; j < j1; ++j) dst[i * C + j] = tile[j - j0][i - i0];
       }
     }
   });
