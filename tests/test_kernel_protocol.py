@@ -159,3 +159,23 @@ def test_matmul(device, dtype, dims, rng):
     mod.matmul(buffer(mod, a, dtype), buffer(mod, b, dtype), out, batch, m, n, p)
     tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else tolerance(dtype)
     np.testing.assert_allclose(read(mod, out), (a @ b).reshape(-1), **tol)
+
+
+@pytest.mark.parametrize("size", [1 << 10, 1 << 17])
+def test_kernels_on_one_thread_and_on_all(device, dtype, size, rng):
+    """Small work runs on one thread (numba even calls a separate serial build), large work on
+    all of them: both sides of that line give numpy's answers."""
+    if is_slow(device) and size > 1 << 10:
+        pytest.skip("numba_cuda on the simulator: large buffers take minutes")
+    mod = device.module
+    a, b = rng.standard_normal(size).astype(dtype), rng.standard_normal(size).astype(dtype)
+    out = mod.Array(size, dtype)
+    mod.ewise_sub(buffer(mod, a, dtype), buffer(mod, b, dtype), out)
+    np.testing.assert_array_equal(read(mod, out), a - b)
+    rows, cols = size // 64, 64
+    sums = mod.Array(rows, dtype)
+    mod.reduce_sum(buffer(mod, a, dtype), sums, rows, cols, 1)
+    np.testing.assert_allclose(read(mod, sums), a.reshape(rows, cols).sum(axis=1), **tolerance(dtype))
+    transposed = mod.Array(size, dtype)
+    mod.compact(buffer(mod, a, dtype), transposed, (cols, rows), (1, cols), 0)
+    np.testing.assert_array_equal(read(mod, transposed), a.reshape(rows, cols).T.reshape(-1))
