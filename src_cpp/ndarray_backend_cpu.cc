@@ -891,7 +891,8 @@ struct MicroKernel {
   const char* isa;
 };
 
-// C[0:mr, 0:nr] (+)= Ap @ Bp, Ap packed as kc x MR, Bp as kc x NR, NR = NV vectors of VW.
+// C[0:mr, 0:nr] (+)= A @ Bp, Bp packed as kc x NR (NR = NV vectors of VW); A packed as
+// kc x MR (kPackedA), or MR whole rows of the matrix, lda apart.
 template <typename T, int MR, int NV, int VW, bool kPackedA>
 static inline __attribute__((always_inline)) void micro_kernel_body(
     idx_t kc, const T* __restrict A, idx_t lda, const T* __restrict B, T* __restrict C,
@@ -1109,6 +1110,8 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
   // Rows a multiple of 4 KiB apart share one set of the L1 cache: read in place, MR of them
   // would evict each other.
   const bool rows_alias = n * idx_t(sizeof(T)) % 4096 == 0;
+  // A last sliver of B at most NR/2 wide is packed, and multiplied, as half-width tiles.
+  const auto half_width = [NR](idx_t nr) { return nr <= NR / 2; };
   const idx_t KC = kKC<T>;
   const idx_t NC = std::min(kNC<T>, (p + NR - 1) / NR * NR);
   // Several KC-row slabs of B are packed at once (up to kPanelBytes), so that the threads
@@ -1129,8 +1132,7 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
   for (idx_t jc = 0; jc < p; jc += NC) {
     const idx_t nc = std::min(NC, p - jc);
     const idx_t panels = (nc + NR - 1) / NR;
-    // Packing A pays when its block meets many slivers of B; for a few, the whole tiles of
-    // rows are read where they lie and only the edge tile is packed (zero-padded).
+    // A block of A meeting only a few slivers of B is read in place (see the comment above).
     const bool pack_A_blocks = rows_alias || panels > kPanelsToPackA;
     // Also split the columns of the panel, so that there are a few tasks per thread for
     // the threads to balance; but each column group packs its own copy of the A block, so
@@ -1161,7 +1163,7 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
               const idx_t kc = std::min(KC, k2 - sl * KC);
               const idx_t nr = std::min<idx_t>(NR, nc - jp * NR);
               pack_B_panel(B + (kk + sl * KC) * p + jc + jp * NR, p, nr, kc,
-                           nr <= NR / 2 ? NR / 2 : NR, bp + sl * KC * NC + jp * NR * kc);
+                           half_width(nr) ? NR / 2 : NR, bp + sl * KC * NC + jp * NR * kc);
             }
           }
 #pragma omp for schedule(dynamic, 1)
@@ -1177,7 +1179,7 @@ void gemm(const T* A, const T* B, T* C, idx_t m, idx_t n, idx_t p, int nthreads,
               pack_A(a + in_place_rows * n, n, mc - in_place_rows, kc, MR, ap);
               for (idx_t jp = p0; jp < p1; ++jp) {
                 const int nr = int(std::min<idx_t>(NR, nc - jp * NR));
-                const bool half = nr <= NR / 2;  // a narrow last sliver: half-width tiles
+                const bool half = half_width(nr);
                 const T* b = bp + sl * KC * NC + jp * NR * kc;
                 for (idx_t ir = 0; ir < mc; ir += MR) {
                   const int mr = int(std::min<idx_t>(MR, mc - ir));
