@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import kernel, leaks, nbgrader_driver, pipeline, student_build
-from .course import REPO, Course
+from .course import QUICK_VARIABLE, REPO, Course
 from .regions import MarkerError
 
 DEMO_STUDENTS = ("correct", "blank", "wrong")
@@ -90,6 +90,11 @@ def expected(grade):
 def cmd_demo(course, args):
     """Release every assignment, grade its examples, give feedback, export; exit 0 when all is as expected."""
     timings, problems = {}, []
+    if not args.full:
+        os.environ.setdefault(QUICK_VARIABLE, "1")
+    quick = os.environ.get(QUICK_VARIABLE, "") not in ("", "0")  # needle_edu.course.quick_mode()
+    print("demo: " + ("quick mode (smaller training budgets; --full for the students' sizes)"
+                      if quick else "full mode (the students' training budgets)"))
 
     def timed(phase, job, *arguments):
         start = time.monotonic()
@@ -163,7 +168,9 @@ def parser():
         "--output", help="CSV path (default: <course root>/grades.csv)")
     command("kernel", cmd_kernel, "install the needle-edu-student kernelspec into this environment")
     command("demo", cmd_demo, "release every assignment, grade its correct/blank/wrong examples, give "
-            "feedback, check for leaks and export; exit 0 only if every grade is as expected", "many")
+            "feedback, check for leaks and export; exit 0 only if every grade is as expected", "many"
+            ).add_argument("--full", action="store_true",
+                           help=f"train at the students' sizes (default: quick mode, {QUICK_VARIABLE}=1)")
     return top
 
 

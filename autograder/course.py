@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT_FOLDER = re.compile(r"^a\d\d_\w+$")
 KERNEL_NAME = "needle-edu-student"
 SANDBOX_KERNEL_NAME = "needle-edu-sandbox"
+# Quick mode (needle_edu.course.quick_mode): training notebooks run smaller budgets. The demo and
+# the tests set it; it reaches the source run at release and the sandboxed kernel (NEEDLE_EDU_*).
+QUICK_VARIABLE = "NEEDLE_EDU_QUICK"
 
 
 def is_notebook(path):

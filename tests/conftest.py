@@ -6,6 +6,9 @@ import shutil
 if shutil.which("nvidia-smi") is None and not os.path.exists("/dev/nvidia0"):
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+# Quick mode: the training notebooks run their smaller budgets (needle_edu.course.quick_mode).
+os.environ.setdefault("NEEDLE_EDU_QUICK", "1")
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
