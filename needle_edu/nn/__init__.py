@@ -9,6 +9,7 @@ from .layers import Flatten, Identity, Linear, Residual, Sequential
 from .loss import SoftmaxLoss
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, LayerNorm1d
+from ..checkpoint import Checkpoint
 
-__all__ = ["BatchNorm1d", "Dropout", "Flatten", "Identity", "LayerNorm1d", "Linear", "Module",
+__all__ = ["BatchNorm1d", "Checkpoint", "Dropout", "Flatten", "Identity", "LayerNorm1d", "Linear", "Module",
            "Parameter", "ReLU", "Residual", "Sequential", "Sigmoid", "SoftmaxLoss", "Tanh"]
