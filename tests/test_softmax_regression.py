@@ -1,4 +1,4 @@
-"""Softmax regression (needle_edu.softmax_regression), its figures (needle_edu.viz) and the source
+"""Softmax regression (needle_edu.models.softmax_regression), its figures (needle_edu.viz) and the source
 notebook of assignment a01.
 
 The library is checked against numpy written here, never against itself; the notebook is checked
@@ -14,7 +14,7 @@ from assignment_checks import (assert_silent, check_nbgrader_source, counting_ca
 from matplotlib.figure import Figure
 
 from needle_edu import course
-from needle_edu import softmax_regression as sr
+from needle_edu.models import softmax_regression as sr
 from needle_edu.data import FASHION_MNIST_CLASSES
 from needle_edu.viz import plot_training_curves, plot_weight_images
 

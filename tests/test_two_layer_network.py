@@ -1,4 +1,4 @@
-"""The two-layer network (needle_edu.two_layer_network), its hidden-unit figure and the source
+"""The two-layer network (needle_edu.models.two_layer_network), its hidden-unit figure and the source
 notebook of assignment a02.
 
 The library is checked against numpy written here and against finite differences, never against
@@ -14,7 +14,7 @@ from assignment_checks import (assert_silent, check_nbgrader_source, counting_ca
 from matplotlib.figure import Figure
 
 from needle_edu import course
-from needle_edu import two_layer_network as tln
+from needle_edu.models import two_layer_network as tln
 from needle_edu.viz import plot_hidden_units
 
 REPO = Path(__file__).resolve().parents[1]

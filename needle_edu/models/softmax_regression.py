@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .course import student_implements
+from ..course import student_implements
 
 
 @student_implements("a01")

@@ -11,7 +11,7 @@ integer labels in ``range(k)``, shaped (m,), ``W1`` is (n, d), ``W2`` is (d, k) 
 """
 import numpy as np
 
-from .course import student_implements
+from ..course import student_implements
 from .softmax_regression import History, error_rate, softmax_loss
 
 
