@@ -9,9 +9,9 @@ PYTEST_ARGS ?=
 # torch's CPU build, the tests' and benchmarks' reference; the +cpu version is never the CUDA build.
 TORCH_CPU := torch==2.13.0+cpu
 
-# Debian packages: Fashion-MNIST (the course's data), Chromium (the book's screenshot tests) and
-# bubblewrap (the sandbox each submission is graded in).
-SYSTEM_PACKAGES := dataset-fashion-mnist chromium bubblewrap
+# Debian packages: Fashion-MNIST (the course's data), Chromium (the book's screenshot tests),
+# bubblewrap (the sandbox each submission is graded in) and Open MPI (data-parallel training).
+SYSTEM_PACKAGES := dataset-fashion-mnist chromium bubblewrap openmpi-bin libopenmpi-dev
 
 .PHONY: setup system-packages course book test lab bench clean
 
