@@ -53,6 +53,7 @@ class CheckpointOp(TensorOp):
         self.rng_state = init.default_generator.bit_generator.state
 
     def compute(self, *arrays):
+        """The forward pass, recording nothing: only the inputs stay for backward."""
         with no_grad():
             out = self.fn(*(Tensor.make_const(a) for a in arrays[:self.n_inputs]))
         if not isinstance(out, Tensor):
@@ -60,6 +61,8 @@ class CheckpointOp(TensorOp):
         return out.cached_data
 
     def gradient(self, out_grad, node):
+        """Run ``fn`` again from the saved inputs, recording this time, and differentiate that
+        graph; it is freed as soon as the gradients are out."""
         inputs = [Tensor.make_const(x.cached_data, requires_grad=x.requires_grad)
                   for x in node.inputs[:self.n_inputs]]
         params = list(node.inputs[self.n_inputs:])

@@ -179,7 +179,8 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
 @pytest.mark.parametrize("lecture", [LECTURE, "book/lecture06_optimization_and_initialization",
                                      "book/lecture09_normalization_and_regularization",
                                      "book/lecture05_implementing_autodiff",
-                                     "book/lecture08_implementing_nn_library"])
+                                     "book/lecture08_implementing_nn_library",
+                                     "book/lecture15_training_large_models"])
 def test_the_lecture_shows_rendered_math_and_its_figure(build, lecture):
     if not (ROOT / f"{lecture}.md").exists():
         pytest.skip(f"{lecture}.md is not written yet")

@@ -76,3 +76,23 @@ def test_a_training_step_holds_activations_that_grow_with_depth():
     for depth in (1, 2, 5):
         assert held(depth) == depth * 3 * 32 * 64 * 8 + 8
     assert held(2, batch=64) == 2 * 3 * 64 * 64 * 8 + 8
+
+
+def test_the_book_figures_measure_what_they_claim():
+    from needle_edu.viz.memory import activation_bytes, checkpoint_tradeoff
+    from needle_edu.viz.parallelism import pipeline_schedule
+
+    # three (batch, width) float32 arrays a block, and the final sum
+    assert activation_bytes(5, 16, 8) == 5 * 3 * 16 * 8 * 4 + 4
+    # 36 blocks of 3 arrays; k segments keep k - 1 checkpoints, the last segment's graph and one
+    # recomputed segment: k - 1 + 2 * 3 * 36 / k arrays, least near sqrt(6 * 36) ~ 15 segments.
+    rows = checkpoint_tradeoff(depth=36, width=8, batch=64, segments=(1, 12, 36))
+    peaks = [r["peak_bytes"] for r in rows]
+    assert peaks[1] < peaks[2] < peaks[0]
+    assert rows[0]["ops"] < rows[1]["ops"] < rows[2]["ops"]  # recomputation costs ops
+    stages, micro = 4, 3
+    slots = pipeline_schedule(stages, micro)
+    assert len(slots) == 2 * stages * micro
+    assert len({(s, t) for s, t, _, _ in slots}) == len(slots)  # a device does one thing at a time
+    span = max(t for _, t, _, _ in slots) + 1
+    assert 1 - 2 * micro / span == (stages - 1) / (micro + stages - 1)  # the bubble
