@@ -3,10 +3,12 @@ own forward pass; the int8 Fashion-MNIST MLP against float32 for accuracy and fi
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
 import needle_edu as ndl
 from needle_edu import init, nn
 from needle_edu.export import SUPPORTED, compare_int8, run_onnx, to_onnx
+from needle_edu.viz.deployment import quantize_tensor
 
 TOLERANCE = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
@@ -128,3 +130,12 @@ def test_int8_fashion_mnist_mlp_keeps_its_accuracy_in_a_quarter_of_the_size(fash
     parameters = (784 * 100 + 100 + 100 * 10 + 10) * 4
     assert parameters <= report.float32_bytes < parameters * 1.05
     assert report.size_ratio < 0.3
+
+    # The int8 file stores each weight as round(w / s) with the symmetric scale s = max|w| / 127.
+    stored = {t.name: numpy_helper.to_array(t) for t in onnx.load(tmp_path / "model_int8.onnx").graph.initializer}
+    for name, layer in (("weight", model[0]), ("weight_1", model[2])):
+        w = layer.weight.numpy()
+        rounded, scale = quantize_tensor(w)
+        np.testing.assert_allclose(stored[f"{name}_scale"], scale, rtol=1e-6)
+        np.testing.assert_array_equal(stored[f"{name}_quantized"] * stored[f"{name}_scale"], rounded.astype(np.float32))
+        assert np.abs(rounded - w).max() <= scale / 2 * (1 + 1e-6)
