@@ -139,3 +139,49 @@ def test_int8_fashion_mnist_mlp_keeps_its_accuracy_in_a_quarter_of_the_size(fash
         np.testing.assert_allclose(stored[f"{name}_scale"], scale, rtol=1e-6)
         np.testing.assert_array_equal(stored[f"{name}_quantized"] * stored[f"{name}_scale"], rounded.astype(np.float32))
         assert np.abs(rounded - w).max() <= scale / 2 * (1 + 1e-6)
+
+
+def image_layer(name):
+    """The image layer ``name`` of needle_edu.nn, or a skip while the library has none."""
+    if not hasattr(nn, name):
+        pytest.skip(f"needle_edu.nn has no {name} yet")
+    return getattr(nn, name)
+
+
+def trained_batchnorm2d(channels, dtype):
+    layer = image_layer("BatchNorm2d")(channels, dtype=dtype)
+    for seed in range(3):
+        layer(tensor((4, channels, 5, 5), dtype, seed) * 2.0 - 1.0)
+    layer.weight.data = tensor((channels,), dtype, 9)
+    layer.bias.data = tensor((channels,), dtype, 10)
+    return layer
+
+
+IMAGE_LAYERS = {
+    "Conv-same": lambda dt: image_layer("Conv")(3, 4, 3, dtype=dt),
+    "Conv-stride2-nobias": lambda dt: image_layer("Conv")(3, 4, 3, stride=2, padding=0, bias=False, dtype=dt),
+    "ConvTranspose": lambda dt: image_layer("ConvTranspose")(3, 2, 3, stride=2, padding=1, output_padding=1, dtype=dt),
+    "BatchNorm2d": lambda dt: trained_batchnorm2d(3, dt),
+    "MaxPool2d": lambda dt: image_layer("MaxPool2d")(2),
+    "AvgPool2d-overlapping": lambda dt: image_layer("AvgPool2d")(3, stride=1),
+    "GlobalAvgPool2d": lambda dt: image_layer("GlobalAvgPool2d")(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_LAYERS))
+def test_each_image_layer(name):
+    """float32 only: onnxruntime's CPU kernels for several of these operators have no float64."""
+    init.manual_seed(0)
+    assert_same_outputs(IMAGE_LAYERS[name]("float32"), tensor((2, 3, 8, 8), "float32"), "float32",
+                        batch_sizes=(2, 5))
+
+
+def test_a_small_cnn():
+    init.manual_seed(2)
+    conv = image_layer("Conv")
+    model = nn.Sequential(conv(1, 8, 3), trained_batchnorm2d(8, "float32"), nn.ReLU(),
+                          image_layer("MaxPool2d")(2), conv(8, 16, 3, stride=2),
+                          nn.Residual(nn.Sequential(conv(16, 16, 3), nn.ReLU())),
+                          image_layer("GlobalAvgPool2d")(), nn.Linear(16, 10))
+    exported = assert_same_outputs(model, tensor((2, 1, 28, 28), "float32"), "float32", batch_sizes=(3,))
+    assert [n.op_type for n in exported.graph.node].count("Conv") == 3

@@ -86,6 +86,8 @@ def _layernorm(layer, graph, x):
     return graph.node("LayerNormalization", inputs, axis=-1, epsilon=float(layer.eps))
 
 
+from . import onnx_conv  # noqa: E402,F401  (registers the image layers the library has)
+
 SUPPORTED = tuple(sorted(t.__name__ for t in CONVERTERS))
 
 
