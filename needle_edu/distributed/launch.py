@@ -19,8 +19,9 @@ def mpirun_command(processes, *arguments):
     path = shutil.which("mpirun")
     if path is None:
         raise FileNotFoundError("mpirun is not installed (Debian: apt-get install openmpi-bin)")
-    flags = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else []) \
-        if _is_open_mpi(path) else []
+    flags = []
+    if _is_open_mpi(path):
+        flags = ["--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
     return [path, "-n", str(processes), *flags, sys.executable, *map(str, arguments)]
 
 
