@@ -63,6 +63,9 @@ class CheckpointOp(TensorOp):
     def gradient(self, out_grad, node):
         """Run ``fn`` again from the saved inputs, recording this time, and differentiate that
         graph; it is freed as soon as the gradients are out."""
+        if autograd.is_grad_enabled():  # grad(..., create_graph=True) is asking for a graph
+            raise RuntimeError("checkpoint: gradients through a checkpoint cannot be differentiated "
+                               "again (create_graph=True); compute them without checkpointing")
         inputs = [Tensor.make_const(x.cached_data, requires_grad=x.requires_grad)
                   for x in node.inputs[:self.n_inputs]]
         params = list(node.inputs[self.n_inputs:])

@@ -128,3 +128,5 @@ def test_bad_input_is_refused_with_the_reason():
         ndl.checkpoint_sequential(model, 5, x)
     with pytest.raises(TypeError, match="must return one Tensor"):
         ndl.checkpoint(lambda v: (v, v), x)
+    with pytest.raises(RuntimeError, match="cannot be differentiated again"):
+        ndl.autograd.grad(ndl.checkpoint(model, x).sum(), [x], create_graph=True)
