@@ -5,8 +5,11 @@ random images of the same shape) through ``needle_edu.distributed.demo``, each r
 compute thread. It prints, per process count, the median time of a step's forward and backward
 pass, of the wait for the slowest rank and of the gradient allreduce, and the speed-up of a whole step over one process: with P
 ranks each computes 1/P of the batch, while the allreduce adds time that grows with the number
-of parameters, not the batch. On a 2-core machine shared with other work, 2 ranks cannot show
-the speed-up a machine with free cores would; the numbers say how much each part costs.
+of parameters, not the batch. The same allreduce is also timed back to back, with no
+computation between: the cost of the transport alone, against which the in-step allreduce
+shows what waiting for the scheduler adds on busy cores. On a 2-core machine shared with other
+work, 2 ranks cannot show the speed-up a machine with free cores would; the numbers say how
+much each part costs.
 Usage: ``python benchmarks/bench_data_parallel.py [--batch 512] [--steps 30] [--rounds 3]``.
 """
 import argparse
@@ -52,10 +55,12 @@ def main(argv=None):
                  for part in ("compute", "wait", "allreduce")}
         results[processes] = {f"{part}_ms": ms for part, ms in parts.items()}
         results[processes]["step_ms"] = sum(parts.values())
+        results[processes]["allreduce_alone_ms"] = 1e3 * statistics.median(r["allreduce_alone_s"] for r in found)
     for processes, r in results.items():
         r["speedup"] = results[1]["step_ms"] / r["step_ms"]
         print(f"{processes} process(es), global batch {args.batch}: compute {r['compute_ms']:.2f} ms, "
-              f"wait {r['wait_ms']:.2f} ms, allreduce {r['allreduce_ms']:.3f} ms, "
+              f"wait {r['wait_ms']:.2f} ms, allreduce {r['allreduce_ms']:.3f} ms "
+              f"({r['allreduce_alone_ms']:.3f} ms back to back), "
               f"step {r['step_ms']:.2f} ms, speed-up {r['speedup']:.2f}x")
     report = {"batch": args.batch, "steps": args.steps,
               "data": "fashion-mnist" if args.fashion_mnist else "random", "results": results}

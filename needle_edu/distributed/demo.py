@@ -3,7 +3,8 @@
 ``mpirun -n P python -m needle_edu.distributed.demo --steps 5 --out params.npz`` trains an MLP
 for ``--steps`` SGD steps on batches of ``--batch`` examples, each rank on its 1/P of every
 batch; rank 0 writes the final parameters and prints the median times of a step's parts (compute,
-wait for the slowest rank, allreduce) as one JSON line.
+wait for the slowest rank, allreduce) and of the same allreduce run back to back, alone, as one
+JSON line.
 ``--no-mpi`` trains the same model in this process alone, the reference. ``--fail exit|kill|raise``
 makes rank ``--fail-rank`` die before its first allreduce, to show the job failing as a whole.
 """
@@ -78,6 +79,14 @@ def train(args):
         compute.append(computed - started)
         wait.append(waited - computed)
         communicate.append(communicated - waited)
+    if parallel is not None:  # the same allreduce back to back, with nothing else to do
+        gradients = np.zeros(sum(p.size for p in model.parameters()), dtype=args.dtype)
+        back_to_back = []
+        for _ in range(len(compute)):
+            communicator.barrier()
+            started = time.perf_counter()
+            communicator.allreduce_sum(gradients)
+            back_to_back.append(time.perf_counter() - started)
     if rank == 0:
         if args.out:
             np.savez(args.out, *[p.numpy() for p in model.parameters()])
@@ -86,6 +95,7 @@ def train(args):
                           "compute_s": float(np.median(compute[skip:])),
                           "wait_s": float(np.median(wait[skip:])),
                           "allreduce_s": float(np.median(communicate[skip:])),
+                          "allreduce_alone_s": float(np.median(back_to_back)) if parallel else 0.0,
                           "loss": loss.item()}))
 
 
