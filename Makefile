@@ -54,15 +54,15 @@ book: setup
 test: setup
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
-# JupyterLab (with nbgrader's Validate button) on the student releases, built if missing.
+# A student's JupyterLab on the releases (built if missing): the kernel the student build installs,
+# nbgrader's student tools only (Validate, Assignments). See autograder/student_lab.py.
 lab: setup
 	test -d course_build/release || $(PY) -m autograder release
-	$(PY) -m autograder kernel
-	$(PY) -m jupyter lab --ServerApp.root_dir=course_build/release $(if $(filter 0,$(shell id -u)),--allow-root,)
+	$(PY) -m autograder.student_lab course_build/release
 
 # Ratios against numpy and torch (its CPU build, installed by setup where a package index has it).
 bench: setup
-	$(PY) benchmarks/bench_ndarray.py
+	$(PY) benchmarks/bench_ndarray.py --busy
 	$(PY) benchmarks/bench_training.py
 
 clean:

@@ -2,7 +2,8 @@
 
 A region is the body of a function between ``# BEGIN SOLUTION aNN`` and ``# END SOLUTION``
 (each alone on its line). The student build for aNN replaces every region of aNN or later by
-one ``raise NotImplementedError`` line naming the notebook that implements it.
+one ``raise NotImplementedError`` line naming the notebook that implements it and the
+``needle_edu.course.install`` call that puts the student's version in its place.
 """
 import ast
 import re
@@ -97,10 +98,19 @@ def find_regions(path, known_tags=None):
     return result
 
 
+def install_call(tag, function):
+    """The call that installs a student's ``function`` (a qualified name) for assignment ``tag``."""
+    if "." in function:
+        return f"needle_edu.course.install('{tag}', **{{'{function}': your_function}})"
+    return f"needle_edu.course.install('{tag}', {function}={function})"
+
+
 def stub_line(region, module, notebook):
-    """The line that replaces ``region`` in a student build."""
-    return (f'{region.indent}raise NotImplementedError("{module}.{region.function} is implemented '
-            f'in notebook {notebook}")')
+    """The line that replaces ``region`` in a student build: what to write, where, and the call
+    that puts it into the library."""
+    return (f'{region.indent}raise NotImplementedError("{module}.{region.function} is yours to write in '
+            f'notebook {notebook}: write it there, then run {install_call(region.tag, region.function)} '
+            f'(and run it again after each change)")')
 
 
 def stub_source(path, regions, module, notebooks):

@@ -80,10 +80,12 @@ def test_build_stubs_this_and_later_assignments_and_keeps_earlier_ones(fakelib):
     source = (package / "mod.py").read_text()
     assert "return math.pi * r * r" in source
     assert "squares_of_the_sides" not in source and "x * 3 + 1" not in source
-    assert ('    raise NotImplementedError("fakelib.mod.hypotenuse is implemented in notebook a02_second")'
-            in source.splitlines())
-    assert ('        raise NotImplementedError("fakelib.mod.Op.compute is implemented in notebook a03_third")'
-            in source.splitlines())
+    hypotenuse = ("fakelib.mod.hypotenuse is yours to write in notebook a02_second: write it there, then run "
+                  "needle_edu.course.install('a02', hypotenuse=hypotenuse) (and run it again after each change)")
+    assert f'    raise NotImplementedError("{hypotenuse}")' in source.splitlines()
+    assert ('        raise NotImplementedError("fakelib.mod.Op.compute is yours to write in notebook a03_third: '
+            'write it there, then run needle_edu.course.install(\'a03\', **{\'Op.compute\': your_function}) '
+            '(and run it again after each change)")' in source.splitlines())
     assert not list(package.rglob("__pycache__"))
     result = run_python('''
         import fakelib
@@ -95,7 +97,7 @@ def test_build_stubs_this_and_later_assignments_and_keeps_earlier_ones(fakelib):
             print(error)
         ''', package.parent)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "fakelib.mod.hypotenuse is implemented in notebook a02_second"
+    assert result.stdout.strip() == hypotenuse
 
 
 def test_build_for_the_first_assignment_stubs_everything_and_copies_extensions(fakelib, tmp_path):
@@ -145,7 +147,7 @@ def test_student_build_of_needle_edu_imports_in_the_student_kernel(assignment, t
     for region in stubbed:
         secret = distinctive(region_lines(region))
         assert not [line for line in secret if line in built], region
-        assert f"is implemented in notebook {notebooks[region.tag]}" in built
+        assert f"is yours to write in notebook {notebooks[region.tag]}: write it there, then run " in built
     # The launcher's isolation, in a fresh interpreter where the editable install is active.
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(f'''
         from autograder.student_kernel import isolate
