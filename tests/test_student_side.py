@@ -24,7 +24,8 @@ from needle_edu import check, jupyter_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = Course()
-FIRST_FOUR = [name for name in COURSE.assignments() if name[:3] in ("a01", "a02", "a03", "a04")]
+ASSIGNMENTS = list(COURSE.assignments())  # the conventions hold for every notebook (autograder/README.md)
+FIRST_FOUR = [name for name in ASSIGNMENTS if name[:3] in ("a01", "a02", "a03", "a04")]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -145,7 +146,7 @@ def all_pieces(tag):
 INSTALL = re.compile(r"run needle_edu\.course\.install\('(a\d\d)', (?:\*\*\{'([\w.]+)': your_function\}|(\w+)=(\w+))\)")
 
 
-@pytest.mark.parametrize("assignment", FIRST_FOUR)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_every_stub_gives_an_install_call_that_install_accepts(assignment, tmp_path):
     package = student_build.build(COURSE.library, assignment, COURSE.notebook_names(), tmp_path)
     stubs = [line for path in package.rglob("*.py") for line in path.read_text().splitlines()
@@ -181,7 +182,7 @@ def test_a_stub_raises_its_message_in_the_student_build(tmp_path):
     assert f"needle_edu.course.install('{assignment[:3]}', {region.function}={region.function})" in result.stdout
 
 
-@pytest.mark.parametrize("assignment", FIRST_FOUR)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_each_notebook_says_how_to_work_validate_and_hand_in(assignment):
     text = prose(notebook_of(assignment))
     assert "After you change a function, run its cell and the install cell again." in text
@@ -192,7 +193,7 @@ def test_each_notebook_says_how_to_work_validate_and_hand_in(assignment):
     assert "python -m needle_edu.jupyter_kernel" in first and "Python 3 (needle-edu student)" in first
 
 
-@pytest.mark.parametrize("assignment", FIRST_FOUR)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_no_notebook_pins_threads_itself(assignment):
     code = "\n".join(c.source for c in notebook_of(assignment).cells if c.cell_type == "code")
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "threadpool_limits"):
@@ -223,7 +224,7 @@ def _needed(source):
             and ast.unparse(node.func) == "check.needs" for arg in node.args if isinstance(arg, ast.Constant)}
 
 
-@pytest.mark.parametrize("assignment", FIRST_FOUR)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_test_cells_name_the_earlier_cells_whose_values_they_test(assignment):
     """A value made after the first install (by a cell running the student's code) can be
     missing because that cell failed: the test cell that reads it lists it in check.needs, so
