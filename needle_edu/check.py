@@ -147,15 +147,9 @@ def _record(name, kind, value, expected=None, **spec):
         record["value"] = encode(value)
     except Refused as error:
         record["refused"] = str(error)
-    try:
-        from IPython import get_ipython
+    if _ipython() is not None:  # in plain Python only the local check runs
         from IPython.display import display
-    except ImportError:
-        get_ipython = None
-    shell = get_ipython() if get_ipython else None
-    if shell is not None:  # in plain Python only the local check runs
         display({MIME: record, "text/plain": f"recorded for grading: {name}"}, raw=True)
-        _shorten_tracebacks(shell)
     if "refused" in record:
         raise CheckFailed(f"{name}: {record['refused']}")
     if expected is not None or kind in ("at_least", "accuracy"):
@@ -168,10 +162,17 @@ def _record(name, kind, value, expected=None, **spec):
             raise CheckFailed("\n".join([f"{name}: {why}"] + ["  " + line for line in details]))
 
 
-def _shorten_tracebacks(shell):
-    """Have IPython show a failed check's traceback without this module's frames (once per kernel)."""
-    if shell.custom_exceptions == ():  # never replace a handler someone else set
+def _ipython():
+    """The IPython shell we run in, or None; in a shell, a failed check's traceback is set to show
+    none of this module's frames (once per kernel, never replacing a handler someone else set)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is not None and shell.custom_exceptions == ():
         shell.set_custom_exc((CheckFailed,), _show_without_check_frames)
+    return shell
 
 
 def _show_without_check_frames(shell, etype, value, tb, tb_offset=None):
@@ -216,6 +217,7 @@ def needs(*names, made_by="the cell above"):
     NameError a student would meet further down into the cause: that cell failed or did not run.
     """
     __tracebackhide__ = True
+    _ipython()
     namespace = sys._getframe(1).f_globals
     missing = [name for name in names if name not in namespace]
     if missing:

@@ -102,6 +102,7 @@ def error_of(cell):
 
 def test_in_a_kernel_a_failed_check_shows_no_frame_of_check_py(tmp_path):
     notebook = run_cells([
+        "from needle_edu import check\ncheck.needs('nothing_yet', made_by='no cell')",  # before any check ran
         "from needle_edu import check",
         """
         def my_test():
@@ -111,6 +112,9 @@ def test_in_a_kernel_a_failed_check_shows_no_frame_of_check_py(tmp_path):
         "1 / 0",
         "check.needs('history', made_by='the training cell above')",
     ], tmp_path)
+    error, traceback = error_of(notebook.cells[0])
+    assert error.ename == "CheckFailed" and "check.py" not in traceback
+    notebook.cells.pop(0)
     error, traceback = error_of(notebook.cells[1])
     assert error.ename == "CheckFailed" and "at (1,): got -1.0, expected 0.5" in error.evalue
     assert "my_test()" in traceback and "check.close(" in traceback
