@@ -7,12 +7,11 @@ op for the gradients of its inputs. Gradients are themselves computed with Tenso
 """
 import contextlib
 import functools
-import numbers
 import operator
 
 from .backend_ndarray import NDArray, full
 from .backend_ndarray import device as lookup_device
-from .backend_ndarray.ndarray import dtype_name
+from .backend_ndarray.ndarray import REAL_TYPES, dtype_name
 from .course import student_implements
 
 # ---------------------------------------------------------------------------- grad mode
@@ -63,9 +62,16 @@ class Op:
         raise NotImplementedError
 
     def gradient_as_tuple(self, out_grad, node):
-        """``gradient``, always as a tuple with one entry per input."""
+        """``gradient``, always as a tuple with one entry per input, each checked: a graph value
+        shaped like its input, or None."""
         grads = self.gradient(out_grad, node)
-        return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        grads = tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+        if len(grads) != len(node.inputs):
+            _wrong_gradient_count(self, grads, node.inputs)
+        for i, (g, x) in enumerate(zip(grads, node.inputs)):
+            if g is not None and (not isinstance(g, Value) or g.shape != x.shape):
+                _wrong_gradient(self, i, g, x)
+        return grads
 
     @property
     def name(self):
@@ -87,11 +93,25 @@ class TensorTupleOp(Op):
 
 
 def _check_operands(op, inputs):
-    """Every input is a graph value, all on one device and of one dtype."""
-    first = None
+    """The inputs' data (NDArrays), once every input is checked to be a graph value and all are
+    on one device and of one dtype."""
+    arrays = []
     for x in inputs:
         if not isinstance(x, Value):
             raise TypeError(f"{op.name}: inputs must be Tensors, got {type(x).__name__}")
+        arrays.append(x.cached_data)
+    if len(arrays) == 2 and type(arrays[0]) is NDArray and type(arrays[1]) is NDArray:
+        a, b = arrays  # the common case, answered by two comparisons
+        if a.device is b.device and a.dtype == b.dtype:
+            return arrays
+    if len(arrays) > 1:
+        _check_same_kind(op, inputs)
+    return arrays
+
+
+def _check_same_kind(op, inputs):
+    first = None
+    for x in inputs:
         if x.device is None:  # a tuple of no tensors
             continue
         if first is None:
@@ -102,6 +122,39 @@ def _check_operands(op, inputs):
         elif x.dtype != first.dtype:
             raise TypeError(f"{op.name}: dtypes differ ({first.dtype} with shape {first.shape} "
                             f"and {x.dtype} with shape {x.shape}); convert one with .astype()")
+
+
+def _kind(value):
+    """The type of ``value`` as a student would look it up: numpy.ndarray, float, Tensor."""
+    kind = type(value)
+    return kind.__name__ if kind.__module__ in ("builtins", __name__) else f"{kind.__module__.partition('.')[0]}.{kind.__name__}"
+
+
+def _check_result(op, cls, data):
+    """``op.compute``'s result: an NDArray for a Tensor, a tuple of NDArrays for a TensorTuple."""
+    if cls is TensorTuple or issubclass(cls, TensorTuple):
+        if isinstance(data, tuple) and all(isinstance(a, NDArray) for a in data):
+            return
+        rule = "a TensorTuple op's compute must return a tuple of NDArrays"
+    elif isinstance(data, NDArray):
+        return
+    else:
+        rule = "compute must return an NDArray, made with the NDArray methods of its inputs"
+    raise TypeError(f"{op.name}.compute returned {_kind(data)}; {rule}")
+
+
+def _wrong_gradient_count(op, grads, inputs):
+    raise TypeError(f"{op.name}.gradient returned {len(grads)} gradient{'s' * (len(grads) != 1)} for "
+                    f"{len(inputs)} input{'s' * (len(inputs) != 1)}; return one per input (a tuple), "
+                    f"None for an input that needs no gradient")
+
+
+def _wrong_gradient(op, i, grad, x):
+    if not isinstance(grad, Value):
+        raise TypeError(f"{op.name}.gradient returned {_kind(grad)} for input {i}; gradients are "
+                        f"Tensors built from ops (of out_grad and node.inputs)")
+    raise ValueError(f"{op.name}.gradient returned a gradient of shape {grad.shape} for input {i} of "
+                     f"shape {x.shape}; each gradient has the shape of its input")
 
 
 # ---------------------------------------------------------------------------- values
@@ -127,13 +180,18 @@ class Value:
     @classmethod
     def make_from_op(cls, op, inputs):
         """Run ``op`` on ``inputs``; the result joins the graph when any input requires grad."""
-        _check_operands(op, inputs)
-        arrays = [x.cached_data for x in inputs]
+        arrays = _check_operands(op, inputs)
         op.check_inputs(*arrays)
+        data = op.compute(*arrays)
+        if type(data) is not NDArray:
+            _check_result(op, cls, data)
         value = cls.__new__(cls)
-        value._init_leaf(op.compute(*arrays), False)
-        if _grad_enabled and any(x.requires_grad for x in inputs):
-            value.op, value.inputs, value.requires_grad = op, tuple(inputs), True
+        value.op, value.inputs, value.cached_data, value.requires_grad, value.grad = None, (), data, False, None
+        if _grad_enabled:
+            for x in inputs:
+                if x.requires_grad:
+                    value.op, value.inputs, value.requires_grad = op, tuple(inputs), True
+                    break
         return value
 
     def is_leaf(self):
@@ -225,7 +283,7 @@ class Tensor(Value):
     def _binary(self, other, tensor_op, scalar_op):
         if isinstance(other, Tensor):
             return tensor_op()(self, other)
-        if isinstance(other, numbers.Real):
+        if isinstance(other, REAL_TYPES):
             return scalar_op(other)(self)
         raise TypeError(f"{tensor_op.__name__}: expected a Tensor or a number, got {type(other).__name__}")
 
@@ -312,7 +370,7 @@ class TensorTuple(Value):
         return (self[i] for i in range(len(self)))
 
     def __add__(self, other):
-        return ops.make_tuple(*[a + b for a, b in zip(self, other)])
+        return ops.ops_tuple.tuple_add(self, other)
 
     @property
     def device(self):

@@ -130,6 +130,21 @@ def test_gradient_through_a_tensor_tuple():
     np.testing.assert_allclose(x.grad.numpy(), [[2.0] * 3, [3.0] * 3])
 
 
+def test_a_tuples_gradients_from_several_uses_add_as_one_op():
+    # Four gates split from one tensor, as in an LSTM: the tuple gets four partial gradients.
+    x = tensor(np.arange(8.0).reshape(4, 2))
+    gates = ops.split(x, 0)
+    weights = [1.0, -2.0, 3.0, 0.5]
+    sum(gate * w for gate, w in zip(gates, weights)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.repeat(np.array(weights)[:, None], 2, axis=1))
+    a, b = ops.split(tensor([[1.0, 2.0], [3.0, 4.0]]), 0), ops.split(tensor([[10.0, 20.0], [30.0, 40.0]]), 0)
+    total = a + b
+    assert isinstance(total.op, ops.ops_tuple.TupleAdd)
+    np.testing.assert_allclose([t.numpy() for t in total], [[11.0, 22.0], [33.0, 44.0]])
+    with pytest.raises(ValueError, match=r"^TupleAdd: tuples of shapes \[\(2,\), \(2,\)\] and \[\(3,\)\] differ"):
+        a + ops.split(tensor([[1.0, 2.0, 3.0]]), 0)
+
+
 # ------------------------------------------------------------------ graph modes
 
 

@@ -9,6 +9,7 @@ the CPU cores with ``prange``; buffers are plain numpy arrays, as in ``backend_n
 - compiling costs about a second per kernel and dtype, so compiled kernels are
   cached on disk when (and only when) numba has a writable cache directory.
 """
+import functools
 import math
 import os
 import tempfile
@@ -342,18 +343,31 @@ def _exp_float32_kernel(a, out):
             out_block[i] = _exp_float32(a_block[i])
 
 
+@functools.lru_cache(maxsize=256)
+def _scalar_block(val, dtype):
+    """A block filled with ``val``: what ``_binary_kernel`` reads for a scalar operand. Cached, as
+    training steps use the same few scalars (a learning rate, a batch size) again and again."""
+    return np.full(ELEMENTWISE_BLOCK, val, dtype=dtype)  # (kernels only read it)
+
+
 def _binary_kernels(op):
-    name = BINARY_OPS[op]
+    ewise_name, scalar_name = f"ewise_{BINARY_OPS[op]}", f"scalar_{BINARY_OPS[op]}"
 
     def ewise(a, b, out):
-        check.elementwise(f"ewise_{name}", out, a, b)
+        check.elementwise(ewise_name, out, a, b)
+        if out.size <= CHUNK:  # one call: no slices to make
+            _run(_binary_kernel, out.size, op, a.array, b.array, False, out.array)
+            return
         for start, stop in _chunks(out.size):
             _run(_binary_kernel, stop - start,
                  op, a.array[start:stop], b.array[start:stop], False, out.array[start:stop])
 
     def scalar(a, val, out):
-        check.elementwise(f"scalar_{name}", out, a)
-        b = np.full(min(out.size, ELEMENTWISE_BLOCK), val, dtype=a.array.dtype)
+        check.elementwise(scalar_name, out, a)
+        b = _scalar_block(float(val), a.array.dtype.name)
+        if out.size <= CHUNK:
+            _run(_binary_kernel, out.size, op, a.array, b, True, out.array)
+            return
         for start, stop in _chunks(out.size):
             _run(_binary_kernel, stop - start,
                  op, a.array[start:stop], b, True, out.array[start:stop])
@@ -362,12 +376,12 @@ def _binary_kernels(op):
 
 
 def _unary_kernels(op):
-    name = UNARY_OPS[op]
+    name = f"ewise_{UNARY_OPS[op]}"
 
     def ewise(a, out):
-        check.elementwise(f"ewise_{name}", out, a)
+        check.elementwise(name, out, a)
         for start, stop in _chunks(out.size):
-            if name == "exp" and out.array.dtype == np.float32:
+            if name == "ewise_exp" and out.array.dtype == np.float32:
                 _run(_exp_float32_kernel, 16 * (stop - start), a.array[start:stop], out.array[start:stop])
             else:
                 _run(_unary_kernel, stop - start, op, a.array[start:stop], out.array[start:stop])

@@ -24,8 +24,11 @@ def sizes(kernel, expected, *buffers):
 
 def elementwise(kernel, out, *inputs):
     """An elementwise kernel's arguments: one dtype, and every input the size of ``out``."""
-    same_dtype(kernel, out, *inputs)
-    sizes(kernel, out.size, *inputs)
+    dtype, size = out.dtype, out.size
+    for b in inputs:  # one pass in the common case; the checks below word the error
+        if b.dtype != dtype or b.size != size:
+            same_dtype(kernel, out, *inputs)
+            sizes(kernel, size, *inputs)
 
 
 def view(kernel, buffer, shape, strides, offset):

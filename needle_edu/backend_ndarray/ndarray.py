@@ -14,6 +14,10 @@ import numpy as np
 from .devices import Device, default_device, device as lookup_device
 
 DTYPES = ("float32", "float64")
+# For isinstance: Python's own number types first, as a check against the numbers ABCs alone
+# costs about a microsecond, and scalars and axes are checked in every op.
+REAL_TYPES = (float, int, numbers.Real)
+INTEGER_TYPES = (int, numbers.Integral)
 
 
 def dtype_name(dtype, op="NDArray"):
@@ -57,13 +61,13 @@ def normalize_axes(axes, ndim, op):
     """Axes as a tuple of non-negative ints, each in range and none repeated."""
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, numbers.Integral):
+    if isinstance(axes, INTEGER_TYPES):
         axes = (axes,)
     if not isinstance(axes, (tuple, list)):
         raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {type(axes).__name__}")
     result = []
     for axis in axes:
-        if not isinstance(axis, numbers.Integral):
+        if not isinstance(axis, INTEGER_TYPES):
             raise TypeError(f"{op}: axis must be an int, got {type(axis).__name__}")
         if not -ndim <= axis < ndim:
             raise ValueError(f"{op}: axis {axis} is out of range for an array of {ndim} dimensions")
@@ -93,6 +97,9 @@ class NDArray:
     """
 
     __hash__ = None  # == is elementwise, as in numpy
+    # A fixed set of fields: arrays are made by the thousand a training step. ``_compact`` is True
+    # once the array is known to be compact (every new array is), None until a view is asked.
+    __slots__ = ("_shape", "_strides", "_offset", "_device", "_handle", "_dtype", "_compact", "__weakref__")
 
     def __init__(self, data, device=None, dtype=None):
         if isinstance(data, NDArray):
@@ -114,6 +121,7 @@ class NDArray:
     def _become(self, other):
         self._shape, self._strides, self._offset = other._shape, other._strides, other._offset
         self._device, self._handle, self._dtype = other._device, other._handle, other._dtype
+        self._compact = other._compact
 
     @staticmethod
     def make(shape, strides=None, device=None, handle=None, offset=0, dtype="float32"):
@@ -125,8 +133,10 @@ class NDArray:
         array._strides = _compact_strides(array._shape) if strides is None else tuple(strides)
         array._offset = offset
         array._device = default_device() if device is None else lookup_device(device)
+        array._compact = None
         if handle is None:
             handle = array._device.module.Array(math.prod(array._shape), dtype_name(dtype))
+            array._compact = strides is None and offset == 0
         array._handle, array._dtype = handle, handle.dtype
         return array
 
@@ -136,15 +146,17 @@ class NDArray:
         and ``dtype`` a canonical name, so nothing is converted or checked again."""
         array = NDArray.__new__(NDArray)
         array._shape, array._strides, array._offset = shape, _compact_strides(shape), 0
-        array._device, array._dtype = device, dtype
+        array._device, array._dtype, array._compact = device, dtype, True
         array._handle = device.module.Array(math.prod(shape), dtype)
         return array
 
-    def _view(self, shape, strides, offset):
-        """A view of this array's buffer (shape and strides already checked tuples)."""
+    def _view(self, shape, strides, offset, compact=None):
+        """A view of this array's buffer (shape and strides already checked tuples); ``compact``
+        True when the caller knows it is."""
         array = NDArray.__new__(NDArray)
         array._shape, array._strides, array._offset = shape, strides, offset
         array._device, array._handle, array._dtype = self._device, self._handle, self._dtype
+        array._compact = compact
         return array
 
     # ---------------------------------------------------------------- properties
@@ -215,15 +227,22 @@ class NDArray:
 
     def fill(self, value):
         """Set every element of this array (a view: of the viewed elements) to ``value``."""
+        if isinstance(value, REAL_TYPES) and (self._compact or self.is_compact()):
+            if self.size:  # the whole buffer: one flat kernel, no view to walk
+                self._device.module.fill(self._handle, float(value))
+            return
         self[...] = value
 
     def is_compact(self):
         """Row-major, starting at the buffer's first element and covering all of it."""
-        return self._strides == _compact_strides(self._shape) and self.size == self._handle.size
+        if self._compact is None:  # asked once per view: its shape, strides and buffer never change
+            self._compact = (self._offset == 0 and self._strides == _compact_strides(self._shape)
+                             and self.size == self._handle.size)
+        return self._compact
 
     def compact(self):
         """This array if compact, else a compact copy."""
-        return self if self.is_compact() else self._copy()
+        return self if (self._compact or self.is_compact()) else self._copy()
 
     # ---------------------------------------------------------------- views
     def as_strided(self, shape, strides):
@@ -246,8 +265,7 @@ class NDArray:
         if math.prod(shape) != self.size:
             raise ValueError(f"reshape: cannot reshape array of shape {self._shape} "
                              f"(size {self.size}) into {shape} (size {math.prod(shape)})")
-        array = self.compact()
-        return array.as_strided(shape, _compact_strides(shape))
+        return self.compact()._view(shape, _compact_strides(shape), 0, compact=True)
 
     def permute(self, *axes):
         """A view with the axes reordered: result axis i is this array's axis ``axes[i]``."""
@@ -284,7 +302,7 @@ class NDArray:
         """(shape, strides, offset) of ``self[index]`` for ints, slices, ``...`` and ``None``."""
         index = index if isinstance(index, tuple) else (index,)
         for item in index:
-            if not (item is None or item is Ellipsis or isinstance(item, (slice, numbers.Integral))):
+            if not (item is None or item is Ellipsis or isinstance(item, (slice, *INTEGER_TYPES))):
                 raise TypeError(f"getitem: index of type {type(item).__name__} is not supported "
                                 f"(use ints, slices, ... and None)")
         if sum(item is Ellipsis for item in index) > 1:
@@ -328,15 +346,16 @@ class NDArray:
         if view.size == 0:
             return
         module = self._device.module
-        if isinstance(value, numbers.Real):
+        if isinstance(value, REAL_TYPES):
             module.scalar_setitem(view.size, float(value), self._handle, *view._kernel_view())
             return
         if not isinstance(value, NDArray):
             value = NDArray(np.asarray(value), device=self._device, dtype=self.dtype)
         self._check_same_kind(value, "setitem")
-        if broadcast_shapes(value.shape, view.shape, op="setitem") != view.shape:
-            raise ValueError(f"setitem: cannot assign shape {value.shape} to a view of shape {view.shape}")
-        value = value.broadcast_to(view.shape)
+        if value.shape != view.shape:
+            if broadcast_shapes(value.shape, view.shape, op="setitem") != view.shape:
+                raise ValueError(f"setitem: cannot assign shape {value.shape} to a view of shape {view.shape}")
+            value = value.broadcast_to(view.shape)
         # Copy first when the value shares our buffer, so overlapping reads see old values.
         source = value._copy() if value._handle is self._handle else value.compact()
         module.ewise_setitem(source._handle, self._handle, *view._kernel_view())
@@ -350,7 +369,7 @@ class NDArray:
 
     # ---------------------------------------------------------------- elementwise ops
     def _check_same_kind(self, other, op):
-        if other.device != self._device:
+        if other._device is not self._device and other._device != self._device:
             raise ValueError(f"{op}: arrays are on different devices ({self._device.name} "
                              f"and {other.device.name}); move one with .to(device)")
         if other.dtype != self.dtype:
@@ -368,7 +387,7 @@ class NDArray:
             if self.size:
                 kernel = getattr(self._device.module, name)
                 kernel(self.compact()._handle, other.compact()._handle, out._handle)
-        elif isinstance(other, numbers.Real):
+        elif isinstance(other, REAL_TYPES):
             if self.size:
                 kernel = getattr(self._device.module, f"scalar_{op}")
                 kernel(self.compact()._handle, float(other), out._handle)
@@ -389,7 +408,7 @@ class NDArray:
 
     def _reflected(self, other, op):
         """``other <op> self`` for a number ``other``."""
-        if not isinstance(other, numbers.Real):
+        if not isinstance(other, REAL_TYPES):
             raise TypeError(f"ewise_{op}: expected an NDArray or a number, got {type(other).__name__}")
         return self._full_like(other)._binary(self, op)
 

@@ -2,9 +2,8 @@
 
 So each gradient is elementwise too: ``out_grad`` times the local derivative.
 """
-import numbers
-
 from ..autograd import Tensor, TensorOp
+from ..backend_ndarray.ndarray import REAL_TYPES
 from ..course import student_implements
 
 
@@ -20,7 +19,7 @@ class ScalarOp(TensorOp):
     """An elementwise op of a tensor and a Python number."""
 
     def __init__(self, scalar):
-        if not isinstance(scalar, numbers.Real):
+        if not isinstance(scalar, REAL_TYPES):
             raise TypeError(f"{self.name}: the scalar must be a number, got {type(scalar).__name__}")
         self.scalar = scalar
 

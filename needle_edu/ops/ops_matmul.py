@@ -15,7 +15,8 @@ class MatMul(TensorOp):
             raise ValueError(f"{self.name}: shapes {a.shape} and {b.shape} do not align "
                              f"(need (..., m, n) and (..., n, p))")
         try:
-            broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            if a.ndim > 2 or b.ndim > 2:
+                broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise ValueError(f"{self.name}: the batch axes of shapes {a.shape} and {b.shape} "
                              f"do not broadcast") from None

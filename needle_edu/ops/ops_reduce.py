@@ -14,6 +14,8 @@ from .ops_elementwise import exp
 class Reduction(TensorOp):
     """Shared by the reductions: ``axes`` (None for all, an int, or a tuple) and ``keepdims``."""
 
+    _normalized = None  # (ndim, axes_of) for the last input, asked by check, compute and gradient
+
     def __init__(self, axes=None, keepdims=False):
         self.axes, self.keepdims = axes, keepdims
 
@@ -22,7 +24,9 @@ class Reduction(TensorOp):
 
     def axes_of(self, shape):
         """The reduced axes of an input of ``shape``, as non-negative ints."""
-        return normalize_axes(self.axes, len(shape), self.name)
+        if self._normalized is None or self._normalized[0] != len(shape):
+            self._normalized = (len(shape), normalize_axes(self.axes, len(shape), self.name))
+        return self._normalized[1]
 
     @student_implements("a03")
     def expand(self, grad, shape):

@@ -40,11 +40,35 @@ class TupleGetItem(TensorOp):
     def gradient(self, out_grad, node):
         arrays = node.inputs[0].cached_data
         index = self.index % len(arrays)
-        return make_tuple(*[out_grad if i == index else zeros_like(x) for i, x in enumerate(arrays)])
+        zeros = {}  # one tensor of zeros per shape, shared by the entries (nothing writes to it)
+        for i, x in enumerate(arrays):
+            if i != index and x.shape not in zeros:
+                zeros[x.shape] = zeros_like(x)
+        return make_tuple(*[out_grad if i == index else zeros[x.shape] for i, x in enumerate(arrays)])
 
 
 def tuple_get_item(tensors, index):
     return TupleGetItem(index)(tensors)
+
+
+class TupleAdd(TensorTupleOp):
+    """Two TensorTuples of the same shapes added entry by entry: how the gradients a tuple gets
+    from its several uses add up. The gradient passes ``out_grad`` unchanged to both."""
+
+    def check_inputs(self, a, b):
+        if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+            raise ValueError(f"{self.name}: tuples of shapes {[x.shape for x in a]} and "
+                             f"{[y.shape for y in b]} differ")
+
+    def compute(self, a, b):
+        return tuple(x + y for x, y in zip(a, b))
+
+    def gradient(self, out_grad, node):
+        return out_grad, out_grad
+
+
+def tuple_add(a, b):
+    return TupleAdd()(a, b)
 
 
 def _check_shapes(op, arrays, concat_axis=None):
