@@ -33,6 +33,12 @@ def dtype_name(dtype, op="NDArray"):
     return name
 
 
+# The kernels of each elementwise op: (on two arrays, with a number).
+_KERNEL_NAMES = {op: (f"ewise_{op}", f"scalar_{op}") for op in (
+    "add", "sub", "mul", "div", "power", "maximum", "eq", "ne", "lt", "le", "gt", "ge",
+    "neg", "log", "exp", "tanh", "sqrt")}
+
+
 @functools.lru_cache(maxsize=1024)
 def _compact_strides(shape):
     strides, stride = [], 1
@@ -377,28 +383,28 @@ class NDArray:
                             f"{other.dtype} with shape {other.shape}); convert one with .astype()")
 
     def _binary(self, other, op):
-        out = NDArray._empty(self._shape, self._device, self.dtype)
+        ewise, scalar = _KERNEL_NAMES[op]
+        out = NDArray._empty(self._shape, self._device, self._dtype)
         if isinstance(other, NDArray):
-            name = f"ewise_{op}"
-            self._check_same_kind(other, name)
-            if other.shape != self._shape:
-                raise ValueError(f"{name}: shapes {self._shape} and {other.shape} differ "
+            self._check_same_kind(other, ewise)
+            if other._shape != self._shape:
+                raise ValueError(f"{ewise}: shapes {self._shape} and {other.shape} differ "
                                  f"(NDArray does not broadcast implicitly: call broadcast_to first)")
-            if self.size:
-                kernel = getattr(self._device.module, name)
-                kernel(self.compact()._handle, other.compact()._handle, out._handle)
+            if self.size == 0:  # no kernel for an empty array
+                return out
+            getattr(self._device.module, ewise)(self.compact()._handle, other.compact()._handle, out._handle)
         elif isinstance(other, REAL_TYPES):
-            if self.size:
-                kernel = getattr(self._device.module, f"scalar_{op}")
-                kernel(self.compact()._handle, float(other), out._handle)
+            if self.size == 0:
+                return out
+            getattr(self._device.module, scalar)(self.compact()._handle, float(other), out._handle)
         else:
-            raise TypeError(f"ewise_{op}: expected an NDArray or a number, got {type(other).__name__}")
+            raise TypeError(f"{ewise}: expected an NDArray or a number, got {type(other).__name__}")
         return out
 
     def _unary(self, op):
-        out = NDArray._empty(self._shape, self._device, self.dtype)
+        out = NDArray._empty(self._shape, self._device, self._dtype)
         if self.size:
-            getattr(self._device.module, f"ewise_{op}")(self.compact()._handle, out._handle)
+            getattr(self._device.module, _KERNEL_NAMES[op][0])(self.compact()._handle, out._handle)
         return out
 
     def _full_like(self, value):
