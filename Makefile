@@ -64,6 +64,7 @@ lab: setup
 bench: setup
 	$(PY) benchmarks/bench_ndarray.py --busy
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_conv.py
 
 clean:
 	rm -rf build _build _extra course_build .pytest_cache .hypothesis

@@ -92,3 +92,17 @@ def assert_silent(script):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def run_in_student_build(assignment, script, folder, cwd):
+    """Build the student library of ``assignment`` into ``folder``; run ``script`` (formatted with
+    ``folder``) there in a fresh interpreter; return its tagged regions and the finished process."""
+    from autograder import student_build
+    from autograder.course import Course
+
+    real = Course()
+    student_build.build(real.library, assignment, real.notebook_names(), folder)
+    stubbed = student_build.stubbed_regions(real.library, assignment, real.notebook_names())
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script.format(folder=str(folder)))],
+                          capture_output=True, text=True, cwd=cwd, timeout=120)
+    return [r for r in stubbed if r.tag == assignment], done

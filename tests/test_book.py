@@ -181,7 +181,9 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
                                      "book/lecture05_implementing_autodiff",
                                      "book/lecture08_implementing_nn_library",
                                      "book/lecture15_training_large_models",
-                                     "book/lecture23_model_deployment"])
+                                     "book/lecture23_model_deployment",
+                                     "book/lecture10_convolutional_networks",
+                                     "book/lecture14_implementing_convolutions"])
 def test_the_lecture_shows_rendered_math_and_its_figure(build, lecture):
     if not (ROOT / f"{lecture}.md").exists():
         pytest.skip(f"{lecture}.md is not written yet")

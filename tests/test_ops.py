@@ -53,6 +53,15 @@ def np_dilate(a, axes, dilation):
     return out
 
 
+def np_conv(x, w, stride=1, padding=0):
+    """NHWC convolution with (K, K, C_in, C_out) weights: a sum of K * K matrix products."""
+    x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    k = w.shape[0]
+    h, w_out = ((d - k) // stride + 1 for d in x.shape[1:3])
+    return sum(x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (w_out - 1) + 1:stride] @ w[i, j]
+               for i in range(k) for j in range(k))
+
+
 def np_scatter(a, index, shape):
     out = np.zeros(shape, a.dtype)
     out[index] = a
@@ -138,6 +147,10 @@ CASES = [
     Case(ops.MatMul, lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 5)), "batched-left"),
     Case(ops.MatMul, ops.matmul, np.matmul, ((4, 3), (2, 3, 5)), "batched-right"),
     Case(ops.MatMul, ops.matmul, np.matmul, ((2, 1, 3, 4), (3, 4, 2)), "broadcast-batch"),
+    # convolution
+    Case(ops.Conv, ops.conv, np_conv, ((1, 3, 3, 2), (2, 2, 2, 2))),
+    Case(ops.Conv, lambda a, b: ops.conv(a, b, stride=2, padding=1), lambda a, b: np_conv(a, b, 2, 1),
+         ((1, 3, 4, 2), (3, 3, 2, 1)), "stride2-padding1"),
     # tuples
     Case(ops.MakeTensorTuple, lambda a, b: ops.make_tuple(a, b)[1], lambda a, b: b, ((3, 4), (3, 4))),
     Case(ops.TupleGetItem, lambda a: ops.split(a, 0)[-1], lambda a: a[-1], ((3, 4),)),

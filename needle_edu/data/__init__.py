@@ -4,6 +4,7 @@ that turn them into numpy arrays, and Datasets and a DataLoader that serve them 
 ``load_fashion_mnist()`` gives the training images and labels; the files come from the Debian
 package ``dataset-fashion-mnist``, a data root (``root=`` or ``NEEDLE_EDU_DATA``), or a download.
 """
+from .cifar10 import CIFAR10, CIFAR10_CLASSES, CIFAR10Dataset, load_cifar10
 from .dataloader import DataLoader
 from .dataset import Dataset, NDArrayDataset, TensorDataset
 from .download import DownloadError
@@ -20,4 +21,5 @@ __all__ = [
     "load_mnist", "locate", "places", "read_idx", "write_idx",
     "DataLoader", "Dataset", "FashionMNISTDataset", "MNISTDataset", "NDArrayDataset",
     "RandomCrop", "RandomFlipHorizontal", "TensorDataset",
+    "CIFAR10", "CIFAR10_CLASSES", "CIFAR10Dataset", "load_cifar10",
 ]

@@ -5,6 +5,7 @@ features. Both use the biased variance (divide by n), as needle and PyTorch do w
 """
 from .. import init, ops
 from ..autograd import no_grad
+from ..course import student_implements
 from .module import Module, Parameter
 
 
@@ -75,6 +76,34 @@ class BatchNorm1d(_Normalization):
 
     def extra_repr(self):
         return f"{super().extra_repr()}, momentum={self.momentum}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """BatchNorm for images (N, C, H, W): each channel standardized with its mean and variance
+    over the batch and every pixel (N * H * W values), then scaled and shifted."""
+
+    @student_implements("a05")
+    def forward(self, x):
+        # BEGIN SOLUTION a05
+        if x.ndim != 4 or x.shape[1] != self.dim:
+            raise ValueError(f"BatchNorm2d: expected images (N, {self.dim}, H, W), got shape {x.shape}")
+        per_channel = (1, self.dim, 1, 1)
+        if not self.training:
+            mu, sigma2 = (stat.reshape(per_channel) for stat in (self.running_mean, self.running_var))
+            deviation = x - mu.broadcast_to(x.shape)
+        else:
+            # Sum over the pixels, then over the batch: each sum runs over adjacent axes, no copies.
+            count = x.shape[0] * x.shape[2] * x.shape[3]
+            mu = (x.sum((2, 3)).sum(0) / count).reshape(per_channel)
+            deviation = x - mu.broadcast_to(x.shape)
+            sigma2 = ((deviation * deviation).sum((2, 3)).sum(0) / count).reshape(per_channel)
+            with no_grad():
+                self.running_mean = self._average(self.running_mean, mu)
+                self.running_var = self._average(self.running_var, sigma2)
+        # weight * deviation / sqrt(sigma2 + eps) + bias, the per-channel factor made first
+        scale = self.weight.reshape(per_channel) / ops.sqrt(sigma2 + self.eps)
+        return deviation * scale.broadcast_to(x.shape) + self.bias.reshape(per_channel).broadcast_to(x.shape)
+        # END SOLUTION
 
 
 class LayerNorm1d(_Normalization):

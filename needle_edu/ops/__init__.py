@@ -9,6 +9,7 @@ from .ops_elementwise import (AddScalar, DivScalar, EWiseAdd, EWiseDiv, EWiseMul
                               mul_scalar, multiply, negate, power, power_scalar, relu, sigmoid,
                               sqrt, subtract, tanh)
 from .ops_convert import AsType, ToDevice, astype, to_device
+from .ops_conv import Conv, avg_pool2d, conv, im2col, max_pool2d
 from .ops_matmul import MatMul, matmul
 from .ops_reduce import (LogSoftmax, LogSumExp, Max, Mean, Softmax, Summation, log_softmax,
                          logsumexp, max, mean, softmax, summation)

@@ -61,7 +61,8 @@ class Permute(TensorOp):
                              f"of shape {a.shape}")
 
     def compute(self, a):
-        return a.permute(self.axes)
+        # A copy in the new order: later ops would otherwise each copy the strided view again.
+        return a.permute(self.axes).compact()
 
     def gradient(self, out_grad, node):
         order = normalize_axes(self.axes, out_grad.ndim, self.name)

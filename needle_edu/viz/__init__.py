@@ -5,6 +5,7 @@ GUI backend is needed: ``fig.savefig(path)`` writes the figure to a file, and a 
 when it is a cell's value once ``%matplotlib inline`` has run (without pyplot, nothing else
 registers the notebook's image display for figures).
 """
+from .conv import feature_maps, plot_feature_maps, plot_filters, plot_im2col, plot_loss_curve
 from .graph import plot_computation_graph
 from .hidden_units import plot_hidden_units
 from .images import plot_image_grid, plot_weight_images
@@ -18,4 +19,5 @@ __all__ = [
     "layer_norms", "lr_sensitivity", "optimizer_path", "plot_computation_graph", "plot_hidden_units",
     "plot_image_grid", "plot_layer_norms", "plot_lr_sensitivity", "plot_optimizer_paths",
     "plot_training_curves", "plot_weight_changes", "plot_weight_images",
+    "feature_maps", "plot_feature_maps", "plot_filters", "plot_im2col", "plot_loss_curve",
 ]

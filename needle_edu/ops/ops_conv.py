@@ -1,0 +1,190 @@
+"""Convolution and pooling on images stored NHWC: (batch, height, width, channels).
+
+A convolution is one matrix product: every K x K x C_in patch of the (padded) input becomes a row
+of a matrix (im2col), multiplied by the weights flattened to (K * K * C_in, C_out).
+"""
+import numbers
+
+from ..autograd import TensorOp
+from ..backend_ndarray import zeros
+from ..course import student_implements
+from .ops_shape import dilate, flip, pad
+
+
+def _positive_int(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise TypeError(f"{op}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _padding_pair(value):
+    """``padding`` as (rows, columns): an int pads both the same."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or any(isinstance(p, bool) or not isinstance(p, numbers.Integral) or p < 0
+                             for p in pair):
+        raise TypeError(f"Conv: padding must be a non-negative int or a pair of them, got {value!r}")
+    return tuple(int(p) for p in pair)
+
+
+def _out_size(size, kernel, stride, dilation):
+    """How many windows of ``kernel`` taps, ``dilation`` apart, fit in ``size`` at ``stride``."""
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pad_hw(a, padding):
+    """NDArray ``a`` (N, H, W, C), compact, with ``padding`` = (rows, columns) of zeros around its image."""
+    ph, pw = padding
+    if ph == pw == 0:
+        return a.compact()  # im2col then reads whole pixels (C contiguous values) at a time
+    batch, height, width, channels = a.shape
+    out = zeros((batch, height + 2 * ph, width + 2 * pw, channels), device=a.device, dtype=a.dtype)
+    out[:, ph:ph + height, pw:pw + width, :] = a
+    return out
+
+
+@student_implements("a05")
+def im2col(a, kernel_shape, stride=1, dilation=1):
+    """The patches of NDArray ``a`` (N, H, W, C) as a view (N, H_out, W_out, KH, KW, C), no copy.
+
+    ``kernel_shape`` is (KH, KW). Patch (n, i, j) starts at row ``i * stride``, column
+    ``j * stride``; its taps are ``dilation`` apart. Made with ``as_strided``: it shares a's buffer.
+    """
+    # BEGIN SOLUTION a05
+    n, h, w, c = a.shape
+    kh, kw = kernel_shape
+    sn, sh, sw, sc = a.strides
+    shape = (n, _out_size(h, kh, stride, dilation), _out_size(w, kw, stride, dilation), kh, kw, c)
+    strides = (sn, sh * stride, sw * stride, sh * dilation, sw * dilation, sc)
+    return a.as_strided(shape, strides)
+    # END SOLUTION
+
+
+class Conv(TensorOp):
+    """2-D convolution of ``a`` (N, H, W, C_in) with weights ``b`` (KH, KW, C_in, C_out).
+
+    ``padding`` zeros surround the image; windows step ``stride`` pixels; a window's taps are
+    ``dilation`` pixels apart. The output is (N, H_out, W_out, C_out) with
+    H_out = (H + 2 padding - dilation (KH - 1) - 1) // stride + 1.
+    """
+
+    def __init__(self, stride=1, padding=0, dilation=1):
+        self.stride = _positive_int("Conv", "stride", stride)
+        self.dilation = _positive_int("Conv", "dilation", dilation)
+        self.padding = _padding_pair(padding)
+
+    def check_inputs(self, a, b):
+        if a.ndim != 4 or b.ndim != 4:
+            raise ValueError(f"{self.name}: expected an input (N, H, W, C_in) and weights "
+                             f"(K, K, C_in, C_out), got shapes {a.shape} and {b.shape}")
+        if a.shape[3] != b.shape[2]:
+            raise ValueError(f"{self.name}: the input has {a.shape[3]} channels (shape {a.shape}) "
+                             f"but the weights expect {b.shape[2]} (shape {b.shape})")
+        for axis in (1, 2):
+            span = self.dilation * (b.shape[axis - 1] - 1) + 1
+            padded = a.shape[axis] + 2 * self.padding[axis - 1]
+            if padded < span or b.shape[axis - 1] == 0:
+                raise ValueError(f"{self.name}: weights of shape {b.shape} (dilation {self.dilation}) "
+                                 f"do not fit in the input of shape {a.shape} padded by {self.padding}")
+
+    def compute(self, a, b):
+        kh, kw, c_in, c_out = b.shape
+        patches = im2col(pad_hw(a, self.padding), (kh, kw), self.stride, self.dilation)
+        n, h_out, w_out = patches.shape[:3]
+        rows = patches.compact().reshape((n * h_out * w_out, kh * kw * c_in))
+        return (rows @ b.reshape((kh * kw * c_in, c_out))).reshape((n, h_out, w_out, c_out))
+
+    @student_implements("a05")
+    def gradient(self, out_grad, node):
+        """Both gradients are convolutions: the input's is the output gradient (dilated by the
+        stride) convolved with the flipped, transposed kernel; the weights' is the input
+        convolved with the output gradient, batch and channels swapped."""
+        # BEGIN SOLUTION a05
+        image, kernel = node.inputs
+        kh, kw = kernel.shape[:2]
+        s, d, (ph, pw) = self.stride, self.dilation, self.padding
+        grad_image = grad_kernel = None
+        if image.requires_grad:
+            spread = dilate(out_grad, (1, 2), s - 1) if s > 1 else out_grad
+            turned = flip(kernel, (0, 1)).permute((0, 1, 3, 2))
+            # Pad by the kernel's span less the forward padding; where that is negative, the
+            # forward padding's own rows and columns are cut off the result instead.
+            extra = (d * (kh - 1) - ph, d * (kw - 1) - pw)
+            full = conv(spread, turned, padding=tuple(max(e, 0) for e in extra), dilation=d)
+            top, left = (max(-e, 0) for e in extra)
+            grad_image = full[:, top:top + image.shape[1], left:left + image.shape[2], :]
+        if kernel.requires_grad:
+            padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
+            # Only the rows and columns some window reached: then the result is exactly KH x KW.
+            reach = [s * (out_grad.shape[axis] - 1) + d * (k - 1) + 1 for axis, k in ((1, kh), (2, kw))]
+            if reach != list(padded.shape[1:3]):
+                padded = padded[:, :reach[0], :reach[1], :]
+            by_channel = conv(padded.permute((3, 1, 2, 0)), out_grad.permute((1, 2, 0, 3)),
+                              stride=d, dilation=s)
+            grad_kernel = by_channel.permute((1, 2, 0, 3))
+        return grad_image, grad_kernel
+        # END SOLUTION
+
+
+def conv(a, b, stride=1, padding=0, dilation=1):
+    return Conv(stride, padding, dilation)(a, b)
+
+
+class Windows(TensorOp):
+    """The K x K windows of ``a`` (N, H, W, C) at ``stride``: (N, H_out, W_out, K, K, C), a copy.
+
+    Pooling reduces its window axes (3, 4). The gradient adds each window's gradient back where
+    the window came from (col2im), so overlapping windows add up.
+    """
+
+    def __init__(self, kernel_size, stride=None, op="Windows"):
+        self.kernel_size = _positive_int(op, "kernel_size", kernel_size)
+        self.stride = self.kernel_size if stride is None else _positive_int(op, "stride", stride)
+        self.op = op
+
+    @property
+    def name(self):
+        return self.op
+
+    def check_inputs(self, a):
+        if a.ndim != 4:
+            raise ValueError(f"{self.name}: expected an input (N, H, W, C), got shape {a.shape}")
+        if min(a.shape[1:3]) < self.kernel_size:
+            raise ValueError(f"{self.name}: a {self.kernel_size}x{self.kernel_size} window does not "
+                             f"fit in an input of shape {a.shape}")
+
+    def compute(self, a):
+        k = self.kernel_size
+        return im2col(a, (k, k), self.stride).compact()
+
+    def gradient(self, out_grad, node):
+        return AddWindows(node.inputs[0].shape, self.kernel_size, self.stride)(out_grad)
+
+
+class AddWindows(TensorOp):
+    """The adjoint of Windows (col2im): each window's values added into an image of ``shape``."""
+
+    def __init__(self, shape, kernel_size, stride):
+        self.shape, self.kernel_size, self.stride = tuple(shape), kernel_size, stride
+
+    def compute(self, cols):
+        out = zeros(self.shape, device=cols.device, dtype=cols.dtype)
+        _, h_out, w_out, k = cols.shape[:4]
+        s = self.stride
+        for i in range(k):
+            for j in range(k):
+                rows, columns = slice(i, i + s * (h_out - 1) + 1, s), slice(j, j + s * (w_out - 1) + 1, s)
+                out[:, rows, columns, :] = out[:, rows, columns, :] + cols[:, :, :, i, j, :]
+        return out
+
+    def gradient(self, out_grad, node):
+        return Windows(self.kernel_size, self.stride)(out_grad)
+
+
+def max_pool2d(a, kernel_size, stride=None):
+    """The largest value of each K x K window (NHWC); ``stride`` defaults to ``kernel_size``."""
+    return Windows(kernel_size, stride, "max_pool2d")(a).max((3, 4))
+
+
+def avg_pool2d(a, kernel_size, stride=None):
+    """The mean of each K x K window (NHWC); ``stride`` defaults to ``kernel_size``."""
+    return Windows(kernel_size, stride, "avg_pool2d")(a).mean((3, 4))
