@@ -187,11 +187,8 @@ class Value:
             _check_result(op, cls, data)
         value = cls.__new__(cls)
         value.op, value.inputs, value.cached_data, value.requires_grad, value.grad = None, (), data, False, None
-        if _grad_enabled:
-            for x in inputs:
-                if x.requires_grad:
-                    value.op, value.inputs, value.requires_grad = op, tuple(inputs), True
-                    break
+        if _grad_enabled and any(x.requires_grad for x in inputs):
+            value.op, value.inputs, value.requires_grad = op, tuple(inputs), True
         return value
 
     def is_leaf(self):
