@@ -63,7 +63,7 @@ lab: setup
 # Ratios against numpy and torch (its CPU build, installed by setup where a package index has it).
 bench: setup
 	$(PY) benchmarks/bench_ndarray.py --busy
-	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_training.py --busy
 	$(PY) benchmarks/bench_conv.py
 
 clean:

@@ -132,8 +132,8 @@ def print_row(row, devices):
     print(" ".join(cells) + "   " + target, flush=True)
 
 
-def _spin(deadline):
-    while time.time() < deadline:
+def _spin(deadline, parent):
+    while time.time() < deadline and os.getppid() == parent:  # also stops if the benchmark is killed
         pass
 
 
@@ -141,7 +141,7 @@ def _spin(deadline):
 def competing_load(seconds):
     """One process spinning on every core; each stops by itself after ``seconds`` at the latest."""
     deadline = time.time() + seconds
-    spinners = [multiprocessing.Process(target=_spin, args=(deadline,), daemon=True)
+    spinners = [multiprocessing.Process(target=_spin, args=(deadline, os.getpid()), daemon=True)
                 for _ in range(os.cpu_count())]
     for spinner in spinners:
         spinner.start()

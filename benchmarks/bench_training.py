@@ -10,10 +10,12 @@ Each contender is timed in a fresh Python process, after a warm-up there: thread
 libraries in one process slow each other down (needle_edu's epoch measured 0.53 s alone and
 0.81 s after numpy's multithreaded BLAS had run in the same process). The contenders take turns,
 round after round, so that a slow spell of a shared machine slows them all alike.
-Usage: ``python benchmarks/bench_training.py [--batches N] [--workloads mlp lstm]``.
+``--busy`` then times everything again with one spinning process per core (as bench_ndarray's).
+Usage: ``python benchmarks/bench_training.py [--batches N] [--workloads mlp lstm] [--busy]``.
 """
 import argparse
 import json
+import os
 import pathlib
 import statistics
 import subprocess
@@ -32,6 +34,7 @@ except ImportError:
     torch = None
 
 BATCH, HIDDEN, LR = 100, 100, 0.1
+BUSY_SECONDS = 1800  # the competing load stops with --busy's runs, and after this at the latest
 
 
 def images(batches):
@@ -243,6 +246,23 @@ def compare(workload, contenders, size, repeats, target):
     return results
 
 
+def run_workloads(args, with_torch, needle):
+    """Time and print each workload of ``args``; their results by name."""
+    report = {}
+    if "mlp" in args.workloads:
+        print(f"MLP 784-{HIDDEN}-10 epoch, {args.batches * BATCH} images in batches of {BATCH} "
+              f"(median of {args.repeats} rounds, each epoch in a fresh process)")
+        report["mlp_epoch_seconds"] = compare("mlp", ["hand-written numpy"] + with_torch + needle,
+                                              args.batches, args.repeats, 1.5)
+    if "lstm" in args.workloads:
+        print(f"\nLSTM training step: {LSTM_LAYERS} layers, hidden {LSTM_HIDDEN}, inputs {LSTM_INPUT}, "
+              f"sequence {LSTM_SEQ}, batch {LSTM_BATCH}; mean squared output as the loss, SGD\n"
+              f"(needle_edu: an LSTM written from ops in this benchmark; torch: nn.LSTM. Median of "
+              f"{args.lstm_steps} steps in a fresh process, median of {args.repeats} rounds)")
+        report["lstm_step_seconds"] = compare("lstm", with_torch + needle, args.lstm_steps, args.repeats, 3.0)
+    return report
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=600, help="batches of 100 per epoch (600 = all of it)")
@@ -250,6 +270,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--devices", nargs="+", default=["cpu", "numba", "numpy"])
     parser.add_argument("--workloads", nargs="+", default=["mlp", "lstm"], choices=["mlp", "lstm"])
+    parser.add_argument("--busy", action="store_true",
+                        help="then time everything again with a competing load on every core")
     parser.add_argument("--json", default=str(pathlib.Path(__file__).parent / "results" / "training.json"))
     # The child process: time this contender only.
     parser.add_argument("--contender", help=argparse.SUPPRESS)
@@ -263,18 +285,12 @@ def main():
         return
     needle = [f"needle_edu {name}" for name in args.devices if ndl.device(name).enabled()]
     with_torch = ["torch"] if torch is not None else []
-    report = {}
-    if "mlp" in args.workloads:
-        print(f"MLP 784-{HIDDEN}-10 epoch, {args.batches * BATCH} images in batches of {BATCH} "
-              f"(median of {args.repeats} rounds, each epoch in a fresh process)")
-        report["mlp_epoch_seconds"] = compare("mlp", ["hand-written numpy"] + with_torch + needle,
-                                              args.batches, args.repeats, 1.5)
-    if "lstm" in args.workloads:
-        print(f"\nLSTM training step: {LSTM_LAYERS} layers, hidden {LSTM_HIDDEN}, inputs {LSTM_INPUT}, "
-              f"sequence {LSTM_SEQ}, batch {LSTM_BATCH}; mean squared output as the loss, SGD\n"
-              f"(needle_edu: an LSTM written from ops in this benchmark; torch: nn.LSTM. Median of "
-              f"{args.lstm_steps} steps in a fresh process, median of {args.repeats} rounds)")
-        report["lstm_step_seconds"] = compare("lstm", with_torch + needle, args.lstm_steps, args.repeats, 3.0)
+    report = run_workloads(args, with_torch, needle)
+    if args.busy:
+        from bench_ndarray import competing_load  # the same load as the NDArray benchmark's --busy
+        print(f"\nbusy machine: the same again with one spinning process per core ({os.cpu_count()})\n")
+        with competing_load(BUSY_SECONDS):
+            report["busy"] = run_workloads(args, with_torch, needle)
     if torch is None:
         print("\n  torch is not installed: `make setup` installs its CPU build where a package index has it")
     path = pathlib.Path(args.json)

@@ -17,9 +17,10 @@ backward sweep around the gradients (with the sums of partial gradients), the op
 the Python outside any op; ``ops`` counts the ops applied in the row per step. The instrumentation
 wraps those functions with timers whose own cost is measured and subtracted; the step's time
 without timers is printed next to the account's sum, so its accuracy shows. On a shared machine
-run it with one thread (OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1): the Python shares do not change,
-and a kernel's time is not then the time it waited for a core.
-Usage: ``python benchmarks/profile_ops.py [--devices cpu numba] [--steps N] [--workloads mlp lstm]``.
+run it with one thread and the CPU clock (OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1, --clock cpu):
+the Python shares do not change, and a kernel's time is then not the time it waited for a core.
+Usage: ``python benchmarks/profile_ops.py [--devices cpu numba] [--steps N] [--workloads mlp lstm]
+[--clock cpu]``.
 """
 import argparse
 import collections
@@ -47,7 +48,8 @@ KERNELS = ("from_numpy", "to_numpy", "fill", "compact", "ewise_setitem", "scalar
 class Account:
     """Exclusive time per (row, category): each timed call's own time, less its timed callees."""
 
-    def __init__(self):
+    def __init__(self, clock=time.perf_counter_ns):
+        self.clock = clock
         self.ns = collections.defaultdict(lambda: dict.fromkeys(CATEGORIES + ("calibration",), 0))
         self.calls = collections.Counter()
         self.stack = [["none", OUTSIDE, 0, 0]]  # frames: category, row, callees' ns, pass-throughs
@@ -57,7 +59,7 @@ class Account:
     def timed(self, function, category, row_of=None, count=False):
         """``function`` wrapped: its time goes to ``category`` of the row ``row_of(parent row,
         *args)`` (the caller's row when None); ``count`` counts the calls in that row."""
-        stack, ns, calls, clock = self.stack, self.ns, self.calls, time.perf_counter_ns
+        stack, ns, calls, clock = self.stack, self.ns, self.calls, self.clock
 
         def wrapper(*args, **kwargs):
             parent = stack[-1]
@@ -89,7 +91,7 @@ class Account:
 
         timed = self.timed(empty, "calibration", lambda row: "calibration")
         passed = self.timed(empty, "calibration")
-        clock = time.perf_counter_ns
+        clock = self.clock
         self.inner_ns = self.outer_ns = self.pass_ns = 0
         inner, outer, through = [], [], []
         for _ in range(rounds):
@@ -237,8 +239,9 @@ WORKLOADS = {
 }
 
 
-def profile(step, device, steps, block=10):
-    """(median step time in us without timers, {row: {category: median us}}, ops a step, timer ns).
+def profile(step, device, steps, clock, block=10):
+    """(median step time in us without timers: wall and this thread's CPU, {row: {category: median
+    us}}, ops a step, timer ns).
 
     Blocks of ``block`` steps with and without timers alternate, so both see the same load (and
     Python's specialized bytecode, which each switch resets, warms up again within a block).
@@ -247,14 +250,15 @@ def profile(step, device, steps, block=10):
     """
     for _ in range(3):  # warm-up: numba compiles, caches fill
         step()
-    account = Account()
+    account = Account(clock)
     root = account.timed(step, "graph")
     patches = timers(account, device)
-    plain, per_step, timer_ns = [], [], []
+    plain, plain_cpu, per_step, timer_ns = [], [], [], []
     while len(plain) < steps:
         for _ in range(block):
-            start = time.perf_counter_ns()
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
             step()
+            plain_cpu.append(time.thread_time_ns() - start_cpu)
             plain.append(time.perf_counter_ns() - start)
         patches.apply()
         try:
@@ -269,15 +273,17 @@ def profile(step, device, steps, block=10):
     rows = {row: {c: statistics.median(s.get(row, {}).get(c, 0) for s in per_step) / 1e3 for c in CATEGORIES}
             for row in set().union(*per_step)}
     ops_made = {row: n / len(per_step) for row, n in account.calls.items()}
-    return statistics.median(plain) / 1e3, rows, ops_made, statistics.median(timer_ns)
+    return (statistics.median(plain) / 1e3, statistics.median(plain_cpu) / 1e3, rows, ops_made,
+            statistics.median(timer_ns))
 
 
-def print_account(title, plain_us, rows, ops_made, timer_ns, top):
+def print_account(title, plain_us, plain_cpu_us, rows, ops_made, timer_ns, top):
     totals = {row: sum(categories.values()) for row, categories in rows.items()}
     whole = {c: sum(r[c] for r in rows.values()) for c in CATEGORIES}
     accounted = sum(whole.values())
-    print(f"\n{title}\n  {plain_us:.0f} us a step without timers (median); the account's medians sum to "
-          f"{accounted:.0f} us (timer cost {timer_ns:.0f} ns a call, subtracted)")
+    print(f"\n{title}\n  without timers, a step's median: {plain_us:.0f} us wall, {plain_cpu_us:.0f} us of this "
+          f"thread's CPU; the account's medians sum to {accounted:.0f} us (timer cost {timer_ns:.0f} ns a call, "
+          f"subtracted)")
     print("  " + "row".ljust(34) + "ops".rjust(6) + "".join(c.rjust(9) for c in CATEGORIES) + "total".rjust(9))
     shown = sorted(rows, key=totals.get, reverse=True)
     for row in shown[:top]:
@@ -299,6 +305,9 @@ def main():
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--steps", type=int, default=100, help="steps timed, with and without timers")
     parser.add_argument("--top", type=int, default=20, help="rows shown; the rest are summed")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="what the timers read: wall time, or this thread's CPU time (with one "
+                             "thread on a shared machine: a kernel's time is then not its wait for a core)")
     args = parser.parse_args()
     for name in args.devices:
         device = ndl.device(name)
@@ -307,7 +316,9 @@ def main():
             continue
         for workload in args.workloads:
             title, make = WORKLOADS[workload]
-            print_account(f"{title} on {name}", *profile(make(device), device, args.steps), args.top)
+            clock = time.thread_time_ns if args.clock == "cpu" else time.perf_counter_ns
+            print_account(f"{title} on {name} ({args.clock} clock)", *profile(make(device), device, args.steps, clock),
+                          args.top)
 
 
 if __name__ == "__main__":
