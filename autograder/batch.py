@@ -31,14 +31,18 @@ class Staged:
 
 
 def _events(workspace):
+    """One line per thing that happened to the kernel, naming the cell by grade_id."""
     path = workspace / "events.jsonl"
     lines = path.read_text().splitlines() if path.exists() else []
     notes = []
     for event in map(json.loads, lines):
+        name = event.get("name", f"cell {event['cell']}")
         if event["event"] == "restart":
-            notes.append(f"cell {event['cell']}: {event['reason']}; kernel restarted")
+            notes.append(f"{name}: {event['reason']}; kernel restarted")
+        elif event["event"] == "timeout":
+            notes.append(f"{name}: timed out after {event['seconds']} s and was interrupted")
         elif not any(n.startswith("not run from") for n in notes):
-            notes.append(f"not run from cell {event['cell']}: {event['reason']}")
+            notes.append(f"not run from {name} on: {event['reason']}")
     return notes
 
 
@@ -80,18 +84,23 @@ def _stage(course, assignment, student, slots, snapshot, sandboxed):
 
 
 def _verdicts(course, assignment, student):
-    """``{(notebook, grade_id): score}`` and the reasons of lost points, from the autograded notebooks."""
-    scores, reasons = {}, []
+    """``{(notebook, grade_id): score}``, the reasons of lost points, and the students' version of them."""
+    scores, reasons, told = {}, [], []
     for path in sorted(course.folder("release", assignment).glob("*.ipynb")):
         graded = notebooks.read(course.folder("autograded", assignment, student) / path.name)
         expected_cells = expected.load(course, assignment, path.name)
         if expected_cells is None:  # released before checks were recorded: every test cell, nbgrader's way
             expected_cells = {notebooks.nbgrader_meta(c)["grade_id"]: {} for c in notebooks.read(path).cells
                               if notebooks.is_test(c) and notebooks.nbgrader_meta(c).get("points")}
+        cells = notebooks.by_grade_id(graded)
         for grade_id, (score, why) in verdict.scores(graded, expected_cells).items():
             scores[(path.stem, grade_id)] = score
             reasons += [f"{grade_id}: {why}"] if why else []
-    return scores, reasons
+            if why:
+                safe = (verdict.student_reason(cells[grade_id], expected_cells[grade_id], score)
+                        if grade_id in cells else why)
+                told.append(f"{grade_id}: {safe}")
+    return scores, reasons, told
 
 
 def _judge(course, assignment, staged):
@@ -102,15 +111,16 @@ def _judge(course, assignment, staged):
         gradebook.record(course, assignment, staged.student, {})
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(f"[course tool] zero: {staged.zero}\n")
-        return outcomes.Outcome(staged.student, "zero", seconds, staged.zero, str(log))
+        return outcomes.Outcome(staged.student, "zero", seconds, staged.zero, str(log), student_reason=staged.zero)
     nbgrader_driver.write_log(log, staged.run)
     if not staged.run.ok:
         gradebook.forget(course, assignment, staged.student)
         return outcomes.Outcome(staged.student, "ungraded", seconds, staged.run.reason(), str(log))
-    scores, _ = _verdicts(course, assignment, staged.student)
+    scores, reasons, told = _verdicts(course, assignment, staged.student)
     worker = gradebook.url(staged.workspace / "gradebook.db")
     gradebook.record(course, assignment, staged.student, scores, worker)
-    return outcomes.Outcome(staged.student, "graded", seconds, "; ".join(staged.notes), str(log))
+    return outcomes.Outcome(staged.student, "graded", seconds, "; ".join(staged.notes + reasons), str(log),
+                            student_reason="; ".join(staged.notes + told))
 
 
 def grade(course, assignment, students, sandboxed, report=print):

@@ -1,7 +1,10 @@
 """nbgrader's Execute, made to survive students: a dead or stuck kernel costs only its cell.
 
-When the kernel dies or ignores an interrupt, it is killed, restarted, and the cells that ran
-before are replayed; outputs are capped in bytes per cell; a wall-clock budget bounds it all.
+When the kernel dies, ignores an interrupt or breaks the messaging protocol, it is killed,
+restarted, and the cells that ran before are replayed. The cell that was running is charged
+and never replayed, and so is a replayed cell that kills the kernel again (a kernel asked to stop
+from a cell stops in that cell: see ``sandbox_init.py``). Outputs are capped in bytes per cell; a
+wall-clock budget bounds it all. Events (restarts, timeouts, cells not run) name cells by grade_id.
 """
 import copy
 import json
@@ -77,8 +80,18 @@ class SurvivingExecute(Execute):
                 self.log.warning("cleaning up the kernel: %s", error)
         self.km = self.kc = None
 
+    def cell_name(self, index):
+        """How reasons name a cell: its grade_id, else its place after the nearest graded cell."""
+        grade_id = self.nb.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id:
+            return grade_id
+        for earlier in reversed(self.nb.cells[:index]):
+            if previous := earlier.get("metadata", {}).get("nbgrader", {}).get("grade_id"):
+                return f"the code cell after {previous}"
+        return "a code cell before the first graded cell"
+
     async def _run_all(self):
-        done, restarts, given_up = [], 0, None
+        self._done, self._restarts, given_up = [], 0, None
         await self._start()
         try:
             for index, cell in enumerate(self.nb.cells):
@@ -88,28 +101,54 @@ class SurvivingExecute(Execute):
                 if given_up or (left is not None and left <= 0):
                     given_up = given_up or f"the submission's {self.budget} s budget was spent"
                     cell.outputs = [_error(NOT_RUN, f"not run: {given_up}")]
-                    self._note(event="not_run", cell=index, reason=given_up)
+                    self._note(event="not_run", cell=index, name=self.cell_name(index), reason=given_up)
                     continue
                 problem = await self._execute(cell, index)
                 if problem is None:
                     if not _failed(cell):
-                        done.append(index)
+                        self._done.append(index)
                     continue
-                cell.outputs = cell.get("outputs", [])[:50] + [_error(type(problem).__name__, str(problem))]
-                restarts += 1
-                self._note(event="restart", cell=index, reason=str(problem))
-                if restarts > self.max_restarts:
-                    given_up = f"the kernel was restarted {self.max_restarts} times"
-                elif (left := self._left()) is not None and left <= 0:
-                    given_up = f"the submission's {self.budget} s budget was spent"
-                else:
-                    given_up = await self._restart(done)
+                self._charge(index, problem)
+                given_up = await self._recover()
         finally:
             await self._stop()
+
+    def _charge(self, index, problem):
+        """Give cell ``index`` the error, and keep it from being replayed."""
+        cell = self.nb.cells[index]
+        cell.outputs = cell.get("outputs", [])[:50] + [_error(type(problem).__name__, str(problem))]
+        if index in self._done:
+            self._done.remove(index)
+        self._note(event="restart", cell=index, name=self.cell_name(index), reason=str(problem))
+
+    async def _recover(self):
+        """Restart the kernel and replay the cells that ran; a reason to give up, or None."""
+        while True:
+            self._restarts += 1
+            if self._restarts > self.max_restarts:
+                return f"the kernel was restarted {self.max_restarts} times"
+            if (left := self._left()) is not None and left <= 0:
+                return f"the submission's {self.budget} s budget was spent"
+            await self._stop()
+            try:
+                await self._start()
+            except Exception as error:
+                return f"the kernel could not be restarted: {error}"
+            for index in list(self._done):
+                original = self.nb.cells[index]
+                replay = copy.deepcopy(original)
+                problem = await self._execute(replay, index, store_history=False)
+                self.nb.cells[index] = original
+                if problem is not None:  # this cell kills the kernel again: it is charged, not replayed
+                    self._charge(index, type(problem)(f"{problem}, when it was replayed after a restart"))
+                    break
+            else:
+                return None
 
     async def _execute(self, cell, index, store_history=True):
         """None when the kernel answered (the cell may have failed); the problem when it did not."""
         self._output_used = {index: 0}
+        self._current = index
         try:
             await self.async_execute_cell(cell, index, store_history=store_history)
             return None
@@ -117,24 +156,13 @@ class SurvivingExecute(Execute):
             return DeadKernelError("the kernel died (exit, crash or a resource limit) in this cell")
         except CellTimeoutError:
             return CellTimeoutError("the cell ignored the interrupt after its time limit; the kernel was killed")
-        except RuntimeError as error:  # nbclient's other ways of losing the kernel
-            return DeadKernelError(f"the kernel stopped answering: {error}")
+        except Exception as error:  # any other failure of the kernel or its messages: a lost kernel
+            return DeadKernelError(f"the kernel stopped answering properly ({type(error).__name__}: "
+                                   f"{str(error)[:200]}); it was killed")
 
-    async def _restart(self, done):
-        """Kill, start and replay the cells in ``done``; a reason to give up, or None."""
-        await self._stop()
-        try:
-            await self._start()
-        except Exception as error:
-            return f"the kernel could not be restarted: {error}"
-        for index in done:
-            original = self.nb.cells[index]
-            replay = copy.deepcopy(original)
-            problem = await self._execute(replay, index, store_history=False)
-            self.nb.cells[index] = original
-            if problem is not None:
-                return f"the kernel died again while replaying cell {index}"
-        return None
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._note(event="timeout", cell=self._current, name=self.cell_name(self._current), seconds=timeout)
+        return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):
         """Keep a cell's outputs up to ``output_bytes``; past it, one note says what was dropped."""

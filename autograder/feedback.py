@@ -3,6 +3,9 @@
 nbgrader's ClearHiddenTests removes hidden tests from cell sources, but a traceback in the
 output still quotes them; this runs before it, while the hidden lines are still known.
 """
+import html
+import re
+
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from .notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
@@ -40,3 +43,19 @@ class ScrubHiddenTestOutputs(NbGraderPreprocessor):
                     if isinstance(data, str):
                         output.data[mime] = scrub(data, secret)
         return cell, resources
+
+
+NOTES_CLASS = "needle-edu-grading-notes"
+
+
+def add_notes(page, reason):
+    """Put the grader's reasons (``"; "``-separated, as in grades.csv) at the top of a feedback page."""
+    lines = [line.strip() for line in reason.split("; ") if line.strip()]
+    text = page.read_text()
+    text = re.sub(rf'<section class="{NOTES_CLASS}">.*?</section>\n?', "", text, flags=re.S)
+    if lines:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+        block = (f'<section class="{NOTES_CLASS}" style="border:1px solid #c60;padding:0.5em 1em;margin:1em">'
+                 f"<h2>How this submission was graded</h2><ul>{items}</ul></section>\n")
+        text = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + "\n" + block, text, count=1)
+    page.write_text(text)

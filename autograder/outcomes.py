@@ -17,6 +17,7 @@ class Outcome:
     seconds: float = 0.0
     reason: str = ""
     log: str = ""
+    student_reason: str = ""  # what the student's feedback says: no check names or hidden-test text
 
     @property
     def ok(self):

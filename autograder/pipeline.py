@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from . import batch, examples, expected, gradebook, kernel, nbgrader_driver, notebooks, outcomes, sandbox
-from . import student_build
+from . import feedback as feedback_pages, student_build
 
 IGNORED_IN_SUBMISSIONS = shutil.ignore_patterns("needle_edu", "__pycache__", ".ipynb_checkpoints")
 
@@ -90,7 +90,12 @@ def feedback(course, assignment, student=None):
     run = nbgrader_driver.generate_feedback(course, assignment, student)
     if not run.ok:
         raise CourseError(f"nbgrader generate_feedback {assignment} failed: {run.reason()}\n{run.output}")
-    return sorted((course.root / "feedback").glob(f"{student or '*'}/{assignment}/*.html"))
+    pages = sorted((course.root / "feedback").glob(f"{student or '*'}/{assignment}/*.html"))
+    known = outcomes.load(course, assignment)
+    for page in pages:  # the reasons of grades.csv, as far as a student may read them
+        if (outcome := known.get(page.parent.parent.name)) is not None:
+            feedback_pages.add_notes(page, outcome.student_reason)
+    return pages
 
 
 def export(course, path):

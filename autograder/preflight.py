@@ -19,6 +19,23 @@ def _ids(notebook):
     return {notebooks.nbgrader_meta(c).get("grade_id") for c in notebook.cells} - {None}
 
 
+def _why_corrupt(error):
+    """What is wrong with a notebook file, in a line that quotes none of its content."""
+    import json
+    cause = error.__cause__ or error.__context__
+    if isinstance(error, json.JSONDecodeError) or isinstance(cause, json.JSONDecodeError):
+        error = error if isinstance(error, json.JSONDecodeError) else cause
+        return f"it is not JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+    if type(error).__name__ == "NotJSONError":
+        return "it is not JSON"
+    if isinstance(error, UnicodeDecodeError):
+        return "it is not UTF-8 text"
+    if type(error).__name__ == "ValidationError":  # jsonschema's, through nbformat
+        where = "/".join(str(p) for p in getattr(error, "absolute_path", [])) or "the top level"
+        return f"it does not follow the notebook format (at {where}: {getattr(error, 'validator', 'schema')} check)"
+    return f"it cannot be read as a notebook ({type(error).__name__})"
+
+
 def _read(path):
     import nbformat
     try:
@@ -28,10 +45,10 @@ def _read(path):
             nbformat.validate(notebook)
         return notebook
     except Exception as error:  # JSON, nbformat schema, encoding: all mean "corrupt"
-        raise Ungradable(f"{path.name} is not a valid notebook: {str(error).splitlines()[0][:200]}") from None
+        raise Ungradable(f"{path.name} is not a valid notebook: {_why_corrupt(error)}") from None
 
 
-def _find(folder, name, release):
+def _find(folder, name, release, notes):
     """The submitted notebook for release notebook ``name``, renamed back if the student renamed it."""
     wanted = folder / name
     if wanted.exists():
@@ -41,6 +58,7 @@ def _find(folder, name, release):
         try:
             if _ids(notebooks.read(path)) & _ids(release[name]):
                 path.rename(wanted)
+                notes.append(f"notebook renamed: {path.name!r} was handed in and graded as {name}")
                 return wanted
         except Exception:
             continue
@@ -64,19 +82,34 @@ def _deduplicate(notebook):
     return dropped
 
 
+def _same_cell(released, submitted):
+    """A submitted cell that is the released one: same grade_id, else same cell id or same source."""
+    grade_id = notebooks.nbgrader_meta(released).get("grade_id")
+    if grade_id is not None:
+        return notebooks.nbgrader_meta(submitted).get("grade_id") == grade_id
+    if notebooks.nbgrader_meta(submitted).get("grade_id") is not None or released.cell_type != submitted.cell_type:
+        return False
+    if released.get("id") and released.get("id") == submitted.get("id"):
+        return True
+    return bool(released.source.strip()) and released.source.strip() == submitted.source.strip()
+
+
 def _restore(notebook, release):
-    """Insert each test cell of ``release`` missing from ``notebook`` after the cell that precedes it there."""
+    """Put each test cell of ``release`` missing from ``notebook`` back where it was released.
+
+    It goes right after the nearest released cell before it that the submission still holds
+    (graded or not: a training cell that an accuracy test needs counts), else at the top.
+    """
     restored = []
     for index, cell in enumerate(release.cells):
         grade_id = notebooks.nbgrader_meta(cell).get("grade_id")
         if not notebooks.is_test(cell) or grade_id in _ids(notebook):
             continue
         position = 0
-        earlier = [notebooks.nbgrader_meta(c).get("grade_id") for c in release.cells[:index]]
-        present = notebooks.by_grade_id(notebook)
-        for previous in reversed(earlier):
-            if previous in present:
-                position = notebook.cells.index(present[previous]) + 1
+        for previous in reversed(release.cells[:index]):
+            matches = [i for i, c in enumerate(notebook.cells) if _same_cell(previous, c)]
+            if matches:
+                position = matches[-1] + 1
                 break
         notebook.cells.insert(position, copy.deepcopy(cell))
         restored.append(grade_id)
@@ -89,7 +122,7 @@ def repair(folder, release_folder):
     release = {p.name: notebooks.read(p) for p in sorted(Path(release_folder).glob("*.ipynb"))}
     notes = []
     for name, released in release.items():
-        path = _find(folder, name, release)
+        path = _find(folder, name, release, notes)
         notebook = _read(path)
         if not _ids(notebook) & _ids(released):
             raise Ungradable(f"{name} holds none of this assignment's cells (another assignment?)")

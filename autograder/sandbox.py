@@ -1,7 +1,10 @@
 """The sandbox a student's kernel runs in: prlimit, then bubblewrap, then setpriv to an unprivileged uid.
 
-The kernel sees a read-only system and Python, the student build (read-only), a size-limited
-copy of its submission folder and its own ipc folder; no network, no course root, no repository.
+The kernel sees a read-only system and Python, the venv and the student build (read-only, at
+neutral paths under /opt/needle-edu, so no instructor path shows), a size-limited copy of its
+submission folder with a private temp folder in it, and its own ipc folder; no network, no
+course root, no repository. ``sandbox_init.py`` runs first inside: it reaps zombie children and
+makes a kernel that asks to stop from a cell stop in that cell.
 """
 import os
 import shutil
@@ -13,9 +16,13 @@ from pathlib import Path
 
 BWRAP = "bwrap"
 STUDENT_KERNEL = Path(__file__).resolve().parent / "student_kernel.py"
+SANDBOX_INIT = Path(__file__).resolve().parent / "sandbox_init.py"
 # Paths inside the sandbox's own mount namespace (bwrap creates them), not on this machine:
 INSIDE_KERNEL = "/opt/needle-edu/student_kernel.py"
+INSIDE_INIT = "/opt/needle-edu/sandbox_init.py"
+INSIDE_VENV, INSIDE_BUILD = "/opt/needle-edu/venv", "/opt/needle-edu/build"  # no instructor path shows
 SUBMISSION, SUBMISSION_IN = "/submission", "/submission.in"
+TEMP = f"{SUBMISSION}/.tmp"  # the kernel's private temp folder, inside the size-limited scratch
 UID_BASE = 61000  # worker slot i runs as uid UID_BASE + i, so process limits are per worker
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")  # the host's, bound read-only
 PASSED_ENV = ("NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "NEEDLE_EDU_")
@@ -34,9 +41,33 @@ class Limits:
 
 
 def _python_roots():
-    """The folders the kernel's interpreter needs: the venv and the Python it was made from."""
-    roots = {Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    """The folders the kernel's interpreter needs: the Python the venv was made from (the venv aside)."""
+    roots = {Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent}
+    if not _venv():
+        roots.add(Path(sys.prefix))
     return sorted({r for r in roots if not any(p in r.parents for p in roots)})
+
+
+def _venv():
+    """The virtual environment the grader runs in (it may live in the instructor's checkout), or None."""
+    return Path(sys.prefix) if sys.prefix != sys.base_prefix else None
+
+
+def _venv_binds():
+    """The venv, read-only at INSIDE_VENV, with editable installs' import hooks (.pth) made empty."""
+    venv = _venv()
+    if venv is None:
+        return []
+    binds = ["--ro-bind", str(venv), INSIDE_VENV]
+    for hook in sorted(venv.glob("lib/python*/site-packages/*.pth")):
+        if "editable" in hook.name:
+            binds += ["--ro-bind", "/dev/null", f"{INSIDE_VENV}/{hook.relative_to(venv)}"]
+    return binds
+
+
+def _python():
+    """The kernel's interpreter as the sandbox sees it."""
+    return f"{INSIDE_VENV}/bin/{Path(sys.executable).name}" if _venv() else sys.executable
 
 
 def _system_binds():
@@ -55,16 +86,17 @@ def _parents(paths):
     return [item for p in parents if not p.startswith(SYSTEM) for item in ("--perms", "0755", "--dir", p)]
 
 
-def _environment(build, thread_count):
-    python_bin = str(Path(sys.executable).parent)
-    env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": SUBMISSION, "TMPDIR": "/tmp",
-           "LANG": "C.UTF-8", "MPLCONFIGDIR": "/tmp/matplotlib", "NUMBA_CACHE_DIR": "/tmp/numba",
-           "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": "/tmp/cache",
+def _environment(thread_count):
+    python_bin = str(Path(_python()).parent)
+    env = {"PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": SUBMISSION, "TMPDIR": TEMP,
+           "LANG": "C.UTF-8", "MPLCONFIGDIR": f"{TEMP}/matplotlib", "NUMBA_CACHE_DIR": f"{TEMP}/numba",
+           "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": f"{TEMP}/cache",
            "OMP_NUM_THREADS": str(thread_count), "OPENBLAS_NUM_THREADS": str(thread_count),
            "NUMBA_NUM_THREADS": str(thread_count)}
     env.update({k: v for k, v in os.environ.items() if k.startswith(PASSED_ENV) and k not in env})
-    env["NEEDLE_EDU_STUDENT_BUILD"] = str(build)
-    env.pop("NEEDLE_EDU_SANDBOX", None)
+    env["NEEDLE_EDU_STUDENT_BUILD"] = INSIDE_BUILD
+    for grader_only in ("NEEDLE_EDU_SANDBOX", "NEEDLE_EDU_GRADING_EVENTS"):
+        env.pop(grader_only, None)
     return [item for key, value in sorted(env.items()) for item in ("--setenv", key, value)]
 
 
@@ -80,20 +112,22 @@ def command(kernel_arguments, *, workdir, build, ipc_dir, uid, limits=Limits(), 
     data = [data] if data and os.path.isdir(data) else []
     wrap = [BWRAP, "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--unshare-cgroup-try", "--clearenv", *_system_binds(),
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            *_parents([*_python_roots(), build, ipc_dir, INSIDE_KERNEL, *data])]
-    for root in [*_python_roots(), *data, build]:
+            "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.scratch), "--tmpfs", "/tmp",
+            *_parents([*_python_roots(), INSIDE_VENV, INSIDE_BUILD, ipc_dir, INSIDE_KERNEL, *data])]
+    for root in [*_python_roots(), *data]:
         wrap += ["--ro-bind", str(root), str(root)]
-    wrap += ["--ro-bind", str(STUDENT_KERNEL), INSIDE_KERNEL, "--ro-bind", str(workdir), SUBMISSION_IN,
+    wrap += [*_venv_binds(), "--ro-bind", str(build), INSIDE_BUILD]
+    wrap += ["--ro-bind", str(STUDENT_KERNEL), INSIDE_KERNEL, "--ro-bind", str(SANDBOX_INIT), INSIDE_INIT,
+             "--ro-bind", str(workdir), SUBMISSION_IN,
              "--perms", "0777", "--size", str(limits.scratch), "--tmpfs", SUBMISSION,
-             "--bind", str(ipc_dir), str(ipc_dir), "--chdir", SUBMISSION, *_environment(build, threads)]
+             "--bind", str(ipc_dir), str(ipc_dir), "--chdir", SUBMISSION, *_environment(threads)]
     if os.geteuid() == 0:
         wrap += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     else:
         wrap += ["--unshare-user", "--cap-drop", "ALL", "--"]
-    copy = f'cp -R {SUBMISSION_IN}/. {SUBMISSION}/ 2>/dev/null; exec "$@"'
-    return ["prlimit", *limit, "--", *wrap, "sh", "-c", copy, "sh", sys.executable, INSIDE_KERNEL,
+    copy = f'cp -R {SUBMISSION_IN}/. {SUBMISSION}/ 2>/dev/null; mkdir -p {TEMP}; exec "$@"'
+    return ["prlimit", *limit, "--", *wrap, "sh", "-c", copy, "sh", _python(), INSIDE_INIT, INSIDE_KERNEL,
             *kernel_arguments]
 
 

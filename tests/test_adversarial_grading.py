@@ -4,13 +4,15 @@ Each trick is the fixture assignment a00 (test_softmax 2 points, test_softmax_hi
 test_sgd_step 1) handed in with one thing done to it; each must get the score it deserves.
 """
 import csv
+import html
 import json
+import re
 import time
 
 import nbformat
 import pytest
 
-from autograder import cli, nbgrader_driver, notebooks, outcomes, pipeline, sandbox
+from autograder import cli, nbgrader_driver, notebooks, outcomes, pipeline, preflight, sandbox
 from autograder.course import REPO, Course
 
 NOTEBOOK_DIRS = [REPO / "tests" / "fixtures" / "notebooks", REPO / "notebooks"]
@@ -31,11 +33,17 @@ def insert(nb, before, source):
     nb.cells.insert(index, nbformat.v4.new_code_cell(source))
 
 
+def first(grade_id, prelude):
+    """Put ``prelude`` at the top of a cell: if it fails, nothing the cell defines exists."""
+    return lambda nb: code(nb, grade_id, replace=prelude + "\n" + notebooks.by_grade_id(nb)[grade_id].source)
+
+
 def wrong_with(prelude):
     return lambda nb: code(nb, "softmax", replace=prelude + "\n" + WRONG)
 
 
 def snoop(course):
+    """A cell that looks for everything the sandbox must hide, and prints what it found."""
     secrets = [REPO / "needle_edu" / "__init__.py", course.root / "gradebook.db", course.root / "source",
                course.folder("submitted", ASSIGNMENT, "correct"), course.root / "expected", REPO / "notebooks"]
     return f"""
@@ -52,6 +60,10 @@ try:
 except OSError:
     seen["write build"] = False
 seen["root"] = os.getuid() == 0
+import sys
+import needle_edu
+seen["instructor path"] = [p for p in [*sys.path, needle_edu.__file__, *os.environ.values()]
+                           if {str(REPO)!r} in str(p) or {str(course.root)!r} in str(p)]
 children = []
 try:
     for _ in range(5000):
@@ -95,6 +107,31 @@ def _forged(name, kind, value, expected=None, **spec):
 _check._record = _forged
 """
 
+# ~600 children that exit and are never waited for; a later cell must still start a thread
+ZOMBIES = """import os, time
+for _ in range(600):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os._exit(0)
+time.sleep(1)
+"""
+THREAD = """import threading
+_thread = threading.Thread(target=lambda: None)
+_thread.start()
+_thread.join()
+"""
+BAD_MESSAGE = ("get_ipython().kernel.iopub_socket.send_multipart("
+               "[b'<IDS|MSG>', b'0' * 64, b'{}', b'{}', b'{}', b'{}'])")
+TEMP_FILES = """import os, tempfile
+import matplotlib
+with tempfile.NamedTemporaryFile() as _file:
+    _file.write(b"x")
+assert os.access(matplotlib.get_cachedir(), os.W_OK) and os.access("/tmp", os.W_OK)
+"""
+
 # name: (what is done to the correct submission, expected score out of 4; None = zero, not gradable)
 TRICKS = {
     "correct": (lambda nb: None, 4),
@@ -127,6 +164,13 @@ TRICKS = {
         4),
     "edited_test": (lambda nb: (wrong_with("")(nb), code(nb, "test_softmax", replace="pass")), 1),
     "renamed": (lambda nb: None, 4),
+    "zombies": (lambda nb: (insert(nb, "softmax", ZOMBIES), first("softmax", THREAD)(nb)), 4),
+    "bad_message": (lambda nb: code(nb, "softmax", append=BAD_MESSAGE), 1),
+    "shutdown": (lambda nb: code(nb, "softmax", append="get_ipython().kernel.do_shutdown(False)"), 1),
+    "exit_call": (lambda nb: code(nb, "softmax", append="exit()"), 1),
+    "infinite_loop": (lambda nb: code(nb, "sgd_step", append="def sgd_step(*a):\n    while True:\n        pass\n"),
+                      3),
+    "temp_files": (first("softmax", TEMP_FILES), 4),
     "corrupt": (None, None),
     "wrong_assignment": (None, None),
 }
@@ -219,6 +263,93 @@ def test_the_batch_finishes_in_budget_with_bounded_output_and_clear_reasons(grad
     rows = {r["student_id"]: r for r in csv.DictReader(output.open())}
     assert rows["corrupt"]["status"] == "zero" and rows["corrupt"]["score"] == "0" and rows["corrupt"]["reason"]
     assert rows["correct"]["status"] == "graded" and rows["correct"]["score"] == "4"
+
+
+REGRADED = ["shutdown", "exit_call", "bad_message", "zombies", "infinite_loop", "deleted_tests", "segfault"]
+
+
+@pytest.mark.slow
+def test_no_submission_ends_ungraded_and_scores_repeat(graded):
+    """The protocol-breaking, exiting and zombie-making submissions get the same scores again."""
+    course, results, grades, _ = graded
+    assert all(o.status in ("graded", "zero") for o in results.values()), \
+        {s: o.reason for s, o in results.items() if o.status not in ("graded", "zero")}
+    again = {o.student: o for o in pipeline.grade(course, ASSIGNMENT, REGRADED, report=lambda line: None)}
+    regraded = {g.student: g for g in nbgrader_driver.grades(course, ASSIGNMENT)}
+    for student in REGRADED:
+        assert again[student].status == "graded", again[student].reason
+        assert regraded[student].score == grades[student].score, (student, again[student].reason,
+                                                                 results[student].reason)
+
+
+@pytest.mark.slow
+def test_every_lost_point_has_a_reason_naming_its_cell(graded):
+    course, results, grades, _ = graded
+    for student, grade in grades.items():
+        reason = results[student].reason
+        if results[student].status == "zero":  # not gradable: one reason for the whole notebook
+            continue
+        assert not re.search(r"\bcell \d+\b", reason), (student, reason)  # cells go by grade_id
+        for cell in grade.cells:
+            if cell.autograded and cell.score < cell.max_score:
+                assert cell.name in reason, (student, cell.name, reason)
+    assert "timed out" in results["infinite_loop"].reason and "sgd_step" in results["infinite_loop"].reason
+    assert "renamed" in results["renamed"].reason and "my answers.ipynb" in results["renamed"].reason
+    assert "softmax: " in results["shutdown"].reason and "kernel" in results["shutdown"].reason
+    assert "properly" in results["bad_message"].reason
+    corrupt = results["corrupt"].reason
+    assert "not JSON" in corrupt and "this is not json" not in corrupt and "{" not in corrupt
+
+
+@pytest.mark.slow
+def test_feedback_says_what_the_grade_table_says(graded):
+    course, results, _, _ = graded
+    for student in ("infinite_loop", "exits", "wrong"):
+        text = html.unescape(pipeline.feedback(course, ASSIGNMENT, student)[0].read_text())
+        assert "How this submission was graded" in text
+        for line in results[student].student_reason.split("; "):
+            assert line in text
+        for grade_id in {line.split(":")[0] for line in results[student].reason.split("; ")}:
+            assert grade_id in results[student].student_reason  # the same cells, the same causes
+        assert "fixture_hidden" not in text and "fixture hidden message" not in text
+
+
+@pytest.mark.slow
+def test_a_correct_submission_shows_no_warning(graded):
+    course = graded[0]
+    for student in ("correct", "temp_files"):
+        notebook = notebooks.read(course.folder("autograded", ASSIGNMENT, student) / f"{ASSIGNMENT}.ipynb")
+        stderr = [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])
+                  if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+        assert not stderr, (student, stderr)
+
+
+def test_restored_test_cells_go_back_after_the_cells_they_need():
+    """A deleted accuracy test returns after the (ungraded) training cell it reads, not before it."""
+    release = nbformat.v4.new_notebook()
+    cells = [("def train(): ...", {"grade_id": "train", "solution": True, "grade": False}),
+             ("history = train()", None),
+             ("check.at_least('accuracy', history)", {"grade_id": "test_accuracy", "grade": True,
+                                                      "solution": False, "points": 1}),
+             ("print('done')", None)]
+    for source, meta in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if meta:
+            cell.metadata["nbgrader"] = {"schema_version": 3, "locked": False, **meta}
+        release.cells.append(cell)
+    submitted = nbformat.from_dict(release)
+    del submitted.cells[2]
+    submitted.cells[1].id = "changed-by-the-student"
+    assert preflight._restore(submitted, release) == ["test_accuracy"]
+    assert [c.source for c in submitted.cells] == [c.source for c in release.cells]
+
+
+def test_a_corrupt_notebook_is_named_without_its_content(tmp_path):
+    path = tmp_path / "a00_fixture.ipynb"
+    path.write_text('{"cells": [ {"source": "my secret answer", ')
+    with pytest.raises(preflight.Ungradable) as error:
+        preflight._read(path)
+    assert "not JSON" in str(error.value) and "secret" not in str(error.value)
 
 
 def test_grading_refuses_without_a_sandbox_unless_asked(tmp_path, monkeypatch, capsys):
