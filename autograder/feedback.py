@@ -20,6 +20,17 @@ def hidden_lines(source):
             for i in range(first + 1, last) if lines[i].strip()}
 
 
+def _words(text):
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", text))
+
+
+def hidden_words(source, secret):
+    """Words that only the hidden lines of a cell use (names, message words): an error that
+    repeats one of them, e.g. a hidden assert's message, would tell what the hidden test does."""
+    visible = "\n".join(line for line in source.split("\n") if line.strip() not in secret)
+    return _words(" ".join(secret)) - _words(visible)
+
+
 def scrub(text, secret):
     """``text`` with every line that quotes a secret line replaced by a marker."""
     return "\n".join(REDACTED if any(s in line for s in secret) else line
@@ -27,14 +38,18 @@ def scrub(text, secret):
 
 
 class ScrubHiddenTestOutputs(NbGraderPreprocessor):
-    """In cells with hidden tests: tracebacks cut to 'Error: message', quoting lines redacted."""
+    """In cells with hidden tests: check records dropped (their names describe the hidden checks),
+    tracebacks cut to 'Error: message', quoting lines redacted."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not (secret := hidden_lines(cell.source)):
             return cell, resources
-        for output in cell.get("outputs", []):
+        from needle_edu.check import MIME
+        cell.outputs = [o for o in cell.get("outputs", []) if MIME not in o.get("data", {})]
+        private = hidden_words(cell.source, secret)
+        for output in cell.outputs:
             if output.output_type == "error":
-                output.evalue = scrub(output.evalue, secret)
+                output.evalue = REDACTED if _words(str(output.evalue)) & private else scrub(output.evalue, secret)
                 output.traceback = [f"{output.ename}: {output.evalue}"]
             elif output.output_type == "stream":
                 output.text = scrub(output.text, secret)
