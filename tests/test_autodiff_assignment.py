@@ -93,7 +93,7 @@ assert needle_edu.__file__.startswith({folder!r}), needle_edu.__file__
 
 
 def owner(name):
-    module = sys.modules[course._PIECES["a03"][name]]
+    module = sys.modules[next(pieces[name] for pieces in course._PIECES.values() if name in pieces)]
     *path, attribute = name.split(".")
     target = module
     for part in path:
@@ -135,7 +135,9 @@ def reference(name):
     return function
 
 
-course.install("a03", **{{name: reference(name) for name in course.pieces("a03")}})
+for tag in [f"a{{n:02d}}" for n in range(3, 10)]:  # a03's pieces, and the later ones its build stubs too
+    if course.pieces(tag):
+        course.install(tag, **{{name: reference(name) for name in course.pieces(tag)}})
 import pytest
 code = pytest.main([{tests!r}, "-q", "-p", "no:cacheprovider", "-k", "numpy and float64"])
 assert needle_edu.__file__.startswith({folder!r}), needle_edu.__file__
