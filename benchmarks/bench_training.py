@@ -20,24 +20,40 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
+# A contender's process loads only its own library: torch loaded beside needle_edu slows the
+# cpu device's kernels (two OpenMP runtimes in one process), and needle_edu's thread policy
+# (one BLAS thread, passive OpenMP waits) would apply to torch and numpy too.
+CHILD = sys.argv[sys.argv.index("--contender") + 1] if "--contender" in sys.argv[:-1] else None
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-import needle_edu as ndl  # noqa: E402
-from needle_edu import nn, ops, optim  # noqa: E402
+if CHILD is None or CHILD.startswith("needle_edu"):
+    import needle_edu as ndl  # noqa: E402
+    from needle_edu import nn, ops, optim  # noqa: E402
 
-try:
-    import torch
-except ImportError:
-    torch = None
+torch = None
+if CHILD is None or CHILD == "torch":
+    try:
+        import torch
+    except ImportError:
+        pass
 
 BATCH, HIDDEN, LR = 100, 100, 0.1
+SAVED_IMAGES = {}  # the environment that points a contender's process at the parent's copy of the images
 BUSY_SECONDS = 1800  # the competing load stops with --busy's runs, and after this at the latest
 
 
 def images(batches):
+    """``batches * BATCH`` training images and labels: Fashion-MNIST, or random ones without it.
+
+    A contender's process reads the copy its parent saved (``NEEDLE_EDU_BENCH_IMAGES``), so that
+    torch's and numpy's processes never load needle_edu."""
+    if saved := os.environ.get("NEEDLE_EDU_BENCH_IMAGES"):
+        with np.load(saved) as data:
+            return data["X"][:batches * BATCH], data["y"][:batches * BATCH]
     try:
         from needle_edu.data import load_fashion_mnist
         X, y = load_fashion_mnist("train")
@@ -225,7 +241,7 @@ def lstm_step_seconds(contender, steps):
 def in_fresh_process(workload, contender, size):
     """``epoch_seconds`` or ``lstm_step_seconds`` of ``contender``, in a new Python process."""
     command = [sys.executable, __file__, "--contender", contender, "--workload", workload, "--size", str(size)]
-    run = subprocess.run(command, capture_output=True, text=True)
+    run = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **SAVED_IMAGES})
     if run.returncode != 0:
         raise RuntimeError(f"the {contender} {workload} run failed:\n{run.stderr}")
     return float(run.stdout.split()[-1])
@@ -285,12 +301,16 @@ def main():
         return
     needle = [f"needle_edu {name}" for name in args.devices if ndl.device(name).enabled()]
     with_torch = ["torch"] if torch is not None else []
-    report = run_workloads(args, with_torch, needle)
-    if args.busy:
-        from bench_ndarray import competing_load  # the same load as the NDArray benchmark's --busy
-        print(f"\nbusy machine: the same again with one spinning process per core ({os.cpu_count()})\n")
-        with competing_load(BUSY_SECONDS):
-            report["busy"] = run_workloads(args, with_torch, needle)
+    with tempfile.TemporaryDirectory() as folder:
+        X, y = images(args.batches)
+        np.savez(pathlib.Path(folder) / "images.npz", X=X, y=y)
+        SAVED_IMAGES["NEEDLE_EDU_BENCH_IMAGES"] = str(pathlib.Path(folder) / "images.npz")
+        report = run_workloads(args, with_torch, needle)
+        if args.busy:
+            from bench_ndarray import competing_load  # the same load as the NDArray benchmark's --busy
+            print(f"\nbusy machine: the same again with one spinning process per core ({os.cpu_count()})\n")
+            with competing_load(BUSY_SECONDS):
+                report["busy"] = run_workloads(args, with_torch, needle)
     if torch is None:
         print("\n  torch is not installed: `make setup` installs its CPU build where a package index has it")
     path = pathlib.Path(args.json)
