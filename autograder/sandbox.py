@@ -17,10 +17,11 @@ from pathlib import Path
 BWRAP = "bwrap"
 STUDENT_KERNEL = Path(__file__).resolve().parent / "student_kernel.py"
 SANDBOX_INIT = Path(__file__).resolve().parent / "sandbox_init.py"
-# Paths inside the sandbox's own mount namespace (bwrap creates them), not on this machine:
-INSIDE_KERNEL = "/opt/needle-edu/student_kernel.py"
-INSIDE_INIT = "/opt/needle-edu/sandbox_init.py"
-INSIDE_VENV, INSIDE_BUILD = "/opt/needle-edu/venv", "/opt/needle-edu/build"  # no instructor path shows
+# Paths inside the sandbox's own mount namespace (bwrap creates them), not on this machine; what the
+# grader mounts goes under INSIDE, so no path of the instructor's checkout shows to student code.
+INSIDE = "/opt/needle-edu"
+INSIDE_KERNEL, INSIDE_INIT = f"{INSIDE}/student_kernel.py", f"{INSIDE}/sandbox_init.py"
+INSIDE_VENV, INSIDE_BUILD = f"{INSIDE}/venv", f"{INSIDE}/build"
 SUBMISSION, SUBMISSION_IN = "/submission", "/submission.in"
 TEMP = f"{SUBMISSION}/.tmp"  # the kernel's private temp folder, inside the size-limited scratch
 UID_BASE = 61000  # worker slot i runs as uid UID_BASE + i, so process limits are per worker
