@@ -1275,11 +1275,21 @@ PYBIND11_MODULE(_backend_cpu, m) {
   pthread_atfork(nullptr, nullptr, &mark_forked_child);
 #endif
 
-  py::class_<Array>(m, "Array", "A flat, 64-byte aligned buffer of float32 or float64.")
+  // The buffer protocol: numpy.asarray(array) is a flat view of the same memory (no copy), which
+  // is how kernels compiled elsewhere (needle_edu.cpu_kernel, notebook a06) reach the buffer.
+  py::class_<Array>(m, "Array", py::buffer_protocol(),
+                    "A flat, 64-byte aligned buffer of float32 or float64.")
       .def(py::init([](idx_t size, const py::object& dtype) {
              return new Array(size, parse_dtype(dtype));
            }),
            py::arg("size"), py::arg("dtype") = "float32")
+      .def_buffer([](Array& a) {
+        const py::ssize_t item = py::ssize_t(itemsize(a.dtype()));
+        return py::buffer_info(const_cast<void*>(a.raw()), item,
+                               a.dtype() == DType::f32 ? py::format_descriptor<float>::format()
+                                                       : py::format_descriptor<double>::format(),
+                               1, {py::ssize_t(a.size())}, {item});
+      })
       .def_property_readonly("size", &Array::size)
       .def_property_readonly("dtype", [](const Array& a) { return dtype_name(a.dtype()); })
       .def("__repr__", [](const Array& a) {
