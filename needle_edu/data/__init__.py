@@ -12,6 +12,7 @@ from .idx import read_idx, write_idx
 from .mnist import (FASHION_MNIST, FASHION_MNIST_CLASSES, MNIST, MNIST_CLASSES, load_fashion_mnist,
                     load_idx_images, load_mnist)
 from .mnist_dataset import FashionMNISTDataset, MNISTDataset
+from .text import Corpus, Dictionary, batchify, get_batch, load_ptb, load_shakespeare
 from .sources import DATA_ENV, MIRROR_ENV, DataSource, cache_root, locate, places
 from .transforms import RandomCrop, RandomFlipHorizontal
 
@@ -22,4 +23,5 @@ __all__ = [
     "DataLoader", "Dataset", "FashionMNISTDataset", "MNISTDataset", "NDArrayDataset",
     "RandomCrop", "RandomFlipHorizontal", "TensorDataset",
     "CIFAR10", "CIFAR10_CLASSES", "CIFAR10Dataset", "load_cifar10",
+    "Corpus", "Dictionary", "batchify", "get_batch", "load_ptb", "load_shakespeare",
 ]
