@@ -19,10 +19,10 @@ from pathlib import Path
 import yaml
 
 from .course import is_notebook
-from .leaks import visible_text
+from .release.leaks import visible_text
 from .notebooks import read as read_notebook
 from .notebooks import secret_lines as notebook_secret_lines
-from .regions import find_regions, region_lines, tag_number
+from .release.regions import find_regions, region_lines, tag_number
 
 ROOT = Path(__file__).resolve().parents[1]
 MATHJAX_PACKAGE = "mathjax@3.2.2"

@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import kernel, leaks, nbgrader_driver, pipeline, student_build
+from . import pipeline
 from .course import QUICK_VARIABLE, REPO, Course
-from .regions import MarkerError
+from .grading import kernel, nbgrader_driver
+from .release import leaks, student_build
+from .release.regions import MarkerError
 
 DEMO_STUDENTS = ("correct", "blank", "wrong")
 

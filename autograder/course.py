@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .sandbox import Limits
+from .grading.sandbox import Limits
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT_FOLDER = re.compile(r"^a\d\d_\w+$")

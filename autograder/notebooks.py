@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from .course import is_notebook
-from .kernel import notebook_kernelspec
+from .grading.kernel import notebook_kernelspec
 
 SOLUTION_BEGIN, SOLUTION_END = "BEGIN SOLUTION", "END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"

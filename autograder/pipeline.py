@@ -8,8 +8,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import batch, examples, expected, gradebook, kernel, nbgrader_driver, notebooks, outcomes, sandbox
-from . import feedback as feedback_pages, student_build
+from . import notebooks
+from .grading import batch, gradebook, kernel, nbgrader_driver, outcomes, sandbox
+from .grading import feedback as feedback_pages
+from .release import examples, expected, student_build
 
 IGNORED_IN_SUBMISSIONS = shutil.ignore_patterns("needle_edu", "__pycache__", ".ipynb_checkpoints")
 

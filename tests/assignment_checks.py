@@ -97,7 +97,7 @@ def assert_silent(script):
 def run_in_student_build(assignment, script, folder, cwd):
     """Build the student library of ``assignment`` into ``folder``; run ``script`` (formatted with
     ``folder``) there in a fresh interpreter; return its tagged regions and the finished process."""
-    from autograder import student_build
+    from autograder.release import student_build
     from autograder.course import Course
 
     real = Course()

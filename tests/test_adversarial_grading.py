@@ -12,8 +12,9 @@ import time
 import nbformat
 import pytest
 
-from autograder import cli, nbgrader_driver, notebooks, outcomes, pipeline, preflight, sandbox
+from autograder import cli, notebooks, pipeline
 from autograder.course import REPO, Course
+from autograder.grading import nbgrader_driver, outcomes, preflight, sandbox
 
 NOTEBOOK_DIRS = [REPO / "tests" / "fixtures" / "notebooks", REPO / "notebooks"]
 ASSIGNMENT = "a00_fixture"

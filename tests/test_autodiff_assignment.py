@@ -18,7 +18,7 @@ from assignment_checks import check_nbgrader_source, printed_accuracy, read_sour
 from matplotlib.figure import Figure
 
 import needle_edu as ndl
-from autograder import student_build
+from autograder.release import student_build
 from autograder.course import Course
 from needle_edu import course, ops
 from needle_edu.viz import plot_computation_graph
@@ -85,7 +85,7 @@ def test_student_build_stubs_exactly_the_a03_pieces(a03_build):
 # subset of the op tests runs against the build.
 IN_THE_BUILD = '''
 import ast, inspect, sys, textwrap, types
-from autograder.student_kernel import isolate
+from autograder.grading.student_kernel import isolate
 isolate({folder!r})
 import needle_edu
 from needle_edu import course

@@ -116,7 +116,7 @@ def test_a05_pieces_are_the_intended_ones():
 
 
 IN_THE_BUILD = '''
-from autograder.student_kernel import isolate
+from autograder.grading.student_kernel import isolate
 isolate({folder!r})
 import numpy as np
 import needle_edu

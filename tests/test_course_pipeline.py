@@ -10,8 +10,10 @@ import shutil
 
 import pytest
 
-from autograder import cli, examples, leaks, nbgrader_driver, notebooks, pipeline, sandbox
+from autograder import cli, notebooks, pipeline
 from autograder.course import KERNEL_NAME, REPO, Course
+from autograder.grading import nbgrader_driver, sandbox
+from autograder.release import examples, leaks
 
 FIXTURES = REPO / "tests" / "fixtures" / "notebooks"
 NOTEBOOK_DIRS = [FIXTURES, REPO / "notebooks"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from assignment_checks import check_nbgrader_source, read_source, run_source
 
-from autograder import student_build
+from autograder.release import student_build
 from autograder.course import Course
 from needle_edu import course, init, optim
 from needle_edu.viz import (OPTIMIZERS, SURFACES, WeightTracker, animate_optimizer_paths,
@@ -141,7 +141,7 @@ def test_installing_a_function_also_replaces_its_re_exports():
 
 
 IN_THE_BUILD = '''
-from autograder.student_kernel import isolate
+from autograder.grading.student_kernel import isolate
 isolate({folder!r})
 import numpy as np
 import needle_edu

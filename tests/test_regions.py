@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder import student_build
 from autograder.course import REPO, Course
-from autograder.regions import MarkerError, find_regions, region_lines
-from autograder.leaks import visible_text
 from autograder.notebooks import distinctive
+from autograder.release import student_build
+from autograder.release.leaks import visible_text
+from autograder.release.regions import MarkerError, find_regions, region_lines
 
 NOTEBOOKS = {"a01": "a01_first", "a02": "a02_second", "a03": "a03_third"}
 
@@ -150,7 +150,7 @@ def test_student_build_of_needle_edu_imports_in_the_student_kernel(assignment, t
         assert f"is yours to write in notebook {notebooks[region.tag]}: write it there, then run " in built
     # The launcher's isolation, in a fresh interpreter where the editable install is active.
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(f'''
-        from autograder.student_kernel import isolate
+        from autograder.grading.student_kernel import isolate
         isolate({str(tmp_path)!r})
         import needle_edu, numpy
         from needle_edu.backend_ndarray import _backend_cpu
@@ -163,7 +163,7 @@ def test_student_build_of_needle_edu_imports_in_the_student_kernel(assignment, t
 
 
 def test_student_kernel_refuses_to_start_without_a_student_build(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "autograder.student_kernel", "-f", str(tmp_path / "c.json")],
+    result = subprocess.run([sys.executable, "-m", "autograder.grading.student_kernel", "-f", str(tmp_path / "c.json")],
                             capture_output=True, text=True, cwd=tmp_path, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(REPO), "NEEDLE_EDU_STUDENT_BUILD": str(tmp_path)})
     assert result.returncode != 0

@@ -16,9 +16,10 @@ import pytest
 
 import needle_edu
 import needle_edu.course
-from autograder import student_build, verdict
 from autograder.course import KERNEL_NAME, Course
-from autograder.regions import find_regions
+from autograder.grading import verdict
+from autograder.release import student_build
+from autograder.release.regions import find_regions
 from autograder.student_lab import student_environment
 from needle_edu import check, jupyter_kernel
 

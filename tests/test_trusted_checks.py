@@ -3,7 +3,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import verdict
+from autograder.grading import verdict
 from needle_edu import check
 
 

@@ -9,7 +9,8 @@ import json
 import re
 from pathlib import Path
 
-from . import notebooks, student_build
+from .. import notebooks
+from . import student_build
 from .regions import region_lines
 
 TAG = re.compile(r"<[^>]+>")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from IPython.core.inputtransformer2 import TransformerManager
 
-from . import notebooks
+from .. import notebooks
 
 KINDS = ("correct", "blank", "wrong")
 

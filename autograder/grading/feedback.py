@@ -8,7 +8,7 @@ import re
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
+from ..notebooks import HIDDEN_BEGIN, HIDDEN_END, regions
 
 REDACTED = "[hidden test]"
 

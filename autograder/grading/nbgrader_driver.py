@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import REPO
+from ..course import REPO
 from .gradebook import opened, url
 
 

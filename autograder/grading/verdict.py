@@ -8,7 +8,7 @@ import copy
 
 from needle_edu.check import MIME, compare, decode
 
-from . import notebooks
+from .. import notebooks
 
 
 def records(cell):
@@ -58,7 +58,7 @@ def _raised(cell):
 
 
 def score(cell, checks):
-    """``(score, reason)`` for an autograder test cell run by the grader; ``checks`` from :mod:`.expected`.
+    """``(score, reason)`` for an autograder test cell run by the grader; ``checks`` from :mod:`autograder.release.expected`.
 
     The reason is one line: the points lost, the checks that failed, and the error the cell raised.
     """

@@ -1,7 +1,7 @@
 """Expected check values, recorded at release time by running the SOURCE notebook with the instructor library.
 
 They live under the course root (``expected/<assignment>/<notebook>.json``), never in the
-release; the grader compares student records with them (:mod:`.verdict`).
+release; the grader compares student records with them (:mod:`autograder.grading.verdict`).
 """
 import json
 import math
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from needle_edu.check import decode
 
-from . import notebooks
-from .verdict import records
+from .. import notebooks
+from ..grading.verdict import records
 
 
 SOURCE_CELL_TIMEOUT = 900  # seconds per cell of the instructor's own run: trusted, maybe on a busy machine

@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import expected, gradebook, nbgrader_driver, notebooks, outcomes, preflight, sandbox, verdict
-from .course import SANDBOX_KERNEL_NAME
+from .. import notebooks
+from ..course import SANDBOX_KERNEL_NAME
+from ..release import expected
+from . import gradebook, nbgrader_driver, outcomes, preflight, sandbox, verdict
 from .student_kernel import BUILD_VARIABLE
 
 GRACE = 120  # seconds past the budget before the worker's nbgrader process is killed

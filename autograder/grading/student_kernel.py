@@ -1,6 +1,6 @@
 """The student kernel: ipykernel that imports the STUDENT build of needle_edu, never the instructor's.
 
-Run as ``python -m autograder.student_kernel -f <connection file>`` (the ``needle-edu-student``
+Run as ``python -m autograder.grading.student_kernel -f <connection file>`` (the ``needle-edu-student``
 kernelspec does). The build comes from $NEEDLE_EDU_STUDENT_BUILD (the folder holding
 ``needle_edu/``) or else from the kernel's working folder, the notebook's.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = "needle_edu"
 BUILD_VARIABLE = "NEEDLE_EDU_STUDENT_BUILD"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # autograder/grading/student_kernel.py
 
 
 def _is_instructor_finder(finder):

@@ -5,7 +5,7 @@ tool behave alike.
 """
 from pathlib import Path
 
-from .course import KERNEL_NAME, Course
+from ..course import KERNEL_NAME, Course
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

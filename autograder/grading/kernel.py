@@ -1,7 +1,7 @@
 """Installs the ``needle-edu-student`` and ``needle-edu-sandbox`` kernelspecs into this environment.
 
-The first runs :mod:`autograder.student_kernel` (the student build of needle_edu); the second,
-for grading, runs it inside the sandbox through :mod:`autograder.sandbox_kernel`. Students get
+The first runs :mod:`autograder.grading.student_kernel` (the student build of needle_edu); the second,
+for grading, runs it inside the sandbox through :mod:`autograder.grading.sandbox_kernel`. Students get
 the kernel of the same name from their build (:mod:`needle_edu.jupyter_kernel`).
 """
 import json
@@ -11,20 +11,20 @@ from pathlib import Path
 
 from needle_edu.jupyter_kernel import DISPLAY_NAME
 
-from .course import KERNEL_NAME, REPO, SANDBOX_KERNEL_NAME
+from ..course import KERNEL_NAME, REPO, SANDBOX_KERNEL_NAME
 
 
 def kernelspec(sandboxed=False):
     """The kernel.json contents for this interpreter and this repository."""
     spec = {
-        "argv": [sys.executable, "-m", "autograder.student_kernel", "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "autograder.grading.student_kernel", "-f", "{connection_file}"],
         "display_name": DISPLAY_NAME,  # the name students see, as the kernel their build installs
         "language": "python",
         "env": {"PYTHONPATH": str(REPO)},  # finds the launcher; the launcher drops it again
         "metadata": {"debugger": True},
     }
     if sandboxed:  # a signal would stop bwrap, not the kernel: interrupt by message
-        spec.update(argv=[sys.executable, "-m", "autograder.sandbox_kernel", "-f", "{connection_file}"],
+        spec.update(argv=[sys.executable, "-m", "autograder.grading.sandbox_kernel", "-f", "{connection_file}"],
                     display_name="Python 3 (needle-edu grading sandbox)", interrupt_mode="message")
     return spec
 

@@ -1,7 +1,7 @@
 """The ``needle-edu-sandbox`` kernel's launcher: it starts the student kernel inside the sandbox.
 
 It runs as the grader, in the notebook's folder, with $NEEDLE_EDU_SANDBOX (see
-:func:`autograder.sandbox.settings`) and $NEEDLE_EDU_STUDENT_BUILD set by the course tool.
+:func:`autograder.grading.sandbox.settings`) and $NEEDLE_EDU_STUDENT_BUILD set by the course tool.
 """
 import json
 import os

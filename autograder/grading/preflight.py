@@ -8,7 +8,7 @@ import copy
 import warnings
 from pathlib import Path
 
-from . import notebooks
+from .. import notebooks
 
 
 class Ungradable(ValueError):
