@@ -7,6 +7,7 @@ kernels in Python, one thread block at a time and slowly: the launch configurati
 below then shrink to a single small block, and every loop strides over the whole grid,
 so the same code is correct for any grid size.
 """
+import functools
 import math
 import re
 import warnings
@@ -14,6 +15,7 @@ import warnings
 import numpy as np
 from numba import config, cuda, from_dtype
 
+from ..course import student_implements
 from . import kernel_checks as check
 from .backend_numpy import BINARY_OPS, UNARY_OPS
 
@@ -242,6 +244,40 @@ for _op, _name in enumerate(UNARY_OPS):
 
 
 # ---------------------------------------------------------------------------------------
+# The kernels notebook a06 asks for are made by factories (one kernel per dtype, as shared
+# arrays have a fixed type), looked up by name at each call so that course.install reaches them.
+
+@functools.lru_cache(maxsize=None)
+def _made(factory, dtype_name):
+    return factory(dtype_name)
+
+
+def _kernel(factory_name, dtype_name):
+    return _made(globals()[factory_name], dtype_name)
+
+
+@student_implements("a06")
+def make_add_kernel(dtype_name):
+    """A kernel ``(a, b, out)``: out[i] = a[i] + b[i], for any number of blocks and threads
+    (a grid-stride loop: thread t of the grid does elements t, t + gridsize, ...)."""
+    # BEGIN SOLUTION a06
+    @cuda.jit
+    def add(a, b, out):
+        start, step = cuda.grid(1), cuda.gridsize(1)
+        for i in range(start, out.size, step):
+            out[i] = a[i] + b[i]
+
+    return add
+    # END SOLUTION
+
+
+def ewise_add(a, b, out):
+    check.elementwise("ewise_add", out, a, b)
+    if out.size:
+        _kernel("make_add_kernel", out.dtype)[_blocks(out.size), THREADS](a.array, b.array, out.array)
+
+
+# ---------------------------------------------------------------------------------------
 # Reductions over the middle axis of a compact (outer, reduce, inner) block.
 
 _SUM, _MAX = 0, 1
@@ -264,12 +300,15 @@ def _reduce_strided_kernel(op, a, out, reduce, inner):
         out[i] = acc
 
 
-def _tree_reduce_kernel(dtype_name):
-    """The inner == 1 kernel for one dtype (a shared array's dtype is fixed when compiled).
+@student_implements("a06")
+def make_reduce_kernel(dtype_name):
+    """A kernel ``(op, identity, a, out, reduce)`` reducing each row of ``a`` (out.size rows of
+    ``reduce`` elements) with ``_combine(op, x, y)``, in blocks of THREADS threads.
 
-    One block per output: its threads stride over the row, then halve a shared array of
-    partial results, THREADS/2, THREADS/4, ... active threads, until one value is left.
+    Block b does rows b, b + gridDim, ...: its threads stride over the row, then halve a shared
+    array of partial results, THREADS/2, THREADS/4, ... active threads, until one value is left.
     """
+    # BEGIN SOLUTION a06
     element = from_dtype(np.dtype(dtype_name))
 
     @cuda.jit
@@ -293,6 +332,7 @@ def _tree_reduce_kernel(dtype_name):
             cuda.syncthreads()  # partial[0] is read before the next row overwrites it
 
     return kernel
+    # END SOLUTION
 
 
 def _reduce(op, a, out, outer, reduce, inner):
@@ -302,7 +342,7 @@ def _reduce(op, a, out, outer, reduce, inner):
         fill(out, 0.0)
     elif inner == 1:
         identity = a.array.dtype.type(0.0 if op == _SUM else -math.inf)
-        _tree_reduce_kernels[out.dtype][_blocks(outer, 1), THREADS](
+        _kernel("make_reduce_kernel", out.dtype)[_blocks(outer, 1), THREADS](
             op, identity, a.array, out.array, reduce)
     else:
         _reduce_strided_kernel[_blocks(out.size), THREADS](op, a.array, out.array, reduce, inner)
@@ -322,13 +362,17 @@ def reduce_max(a, out, outer, reduce, inner):
 # Matmul: TILE x TILE blocks of out, each built from tiles of a and b in shared memory.
 
 
-def _tiled_matmul_kernel(dtype_name):
-    """The matmul kernel for one dtype.
+@student_implements("a06")
+def make_matmul_kernel(dtype_name):
+    """A kernel ``(a, b, out, batch, m, n, p)``: out[t] = a[t] @ b[t] for t < batch, compact
+    (m, n) and (n, p) matrices, in blocks of (TILE, TILE) threads over a 1-D grid.
 
-    A block of TILE x TILE threads computes one tile of ``out``: it walks along the
-    shared dimension, each thread loading one element of an ``a`` tile and of a ``b``
-    tile into shared memory, so every element loaded is used TILE times.
+    A block computes one TILE x TILE tile of ``out`` (tiles numbered batch-major, then by row,
+    then by column; block b does tiles b, b + gridDim, ...): it walks along the shared
+    dimension, each thread loading one element of an ``a`` tile and of a ``b`` tile into shared
+    memory, so every element loaded is used TILE times.
     """
+    # BEGIN SOLUTION a06
     element = from_dtype(np.dtype(dtype_name))
 
     @cuda.jit
@@ -357,15 +401,12 @@ def _tiled_matmul_kernel(dtype_name):
                 out[(t * m + i) * p + j] = acc
 
     return kernel
-
-
-_tree_reduce_kernels = {name: _tree_reduce_kernel(name) for name in ("float32", "float64")}
-_matmul_kernels = {name: _tiled_matmul_kernel(name) for name in ("float32", "float64")}
+    # END SOLUTION
 
 
 def matmul(a, b, out, batch, m, n, p):
     check.matmul(a, b, out, batch, m, n, p)
     if out.size:
         tiles = batch * -(-m // TILE) * -(-p // TILE)
-        _matmul_kernels[out.dtype][_blocks(tiles, 1), (TILE, TILE)](
+        _kernel("make_matmul_kernel", out.dtype)[_blocks(tiles, 1), (TILE, TILE)](
             a.array, b.array, out.array, batch, m, n, p)
