@@ -10,6 +10,7 @@ from .graph import plot_computation_graph
 from .hidden_units import plot_hidden_units
 from .images import plot_image_grid, plot_weight_images
 from .layer_norms import WeightTracker, layer_norms, plot_layer_norms, plot_weight_changes
+from .roofline import plot_matmul_speeds, plot_roofline
 from .optimizer_paths import (OPTIMIZERS, SURFACES, Surface, animate_optimizer_paths, compare_optimizers,
                               lr_sensitivity, optimizer_path, plot_lr_sensitivity, plot_optimizer_paths)
 from .training import plot_training_curves
@@ -20,4 +21,5 @@ __all__ = [
     "plot_image_grid", "plot_layer_norms", "plot_lr_sensitivity", "plot_optimizer_paths",
     "plot_training_curves", "plot_weight_changes", "plot_weight_images",
     "feature_maps", "plot_feature_maps", "plot_filters", "plot_im2col", "plot_loss_curve",
+    "plot_matmul_speeds", "plot_roofline",
 ]
