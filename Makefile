@@ -66,6 +66,7 @@ bench: setup
 	$(PY) benchmarks/bench_ndarray.py --busy
 	$(PY) benchmarks/bench_training.py --busy
 	$(PY) benchmarks/bench_conv.py
+	$(PY) benchmarks/bench_transformer.py
 
 clean:
 	rm -rf build _build _extra course_build .pytest_cache .hypothesis
