@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import needle_edu as ndl  # noqa: E402
-from needle_edu import autograd, optim  # noqa: E402
+from needle_edu import autograd, nn, optim  # noqa: E402
 from needle_edu.backend_ndarray import kernel_checks, ndarray  # noqa: E402
 
 import bench_training  # noqa: E402  (the workloads)
@@ -216,9 +216,9 @@ def mlp_step(device):
 
 
 def lstm_time_step(device, hidden=256, batch=32):
-    """Forward and backward of one time step of one LSTM layer, inputs as wide as the state."""
+    """Forward and backward of one time step of one nn.LSTMCell, inputs as wide as the state."""
     rng = np.random.default_rng(0)
-    (weight, bias), = bench_training.lstm_parameters(device, layers=1, inputs=hidden, hidden=hidden)
+    cell = nn.LSTMCell(hidden, hidden, device=device)
 
     def tensor(*shape):
         return ndl.Tensor(rng.standard_normal(shape, dtype=np.float32), device=device, requires_grad=False)
@@ -226,8 +226,8 @@ def lstm_time_step(device, hidden=256, batch=32):
     x, h, c, out_grad = tensor(batch, hidden), tensor(batch, hidden), tensor(batch, hidden), tensor(batch, hidden)
 
     def step():
-        weight.grad = bias.grad = None
-        h_next, _ = bench_training.lstm_cell(x, h, c, weight, bias)
+        cell.weight.grad = cell.bias.grad = None
+        h_next, _ = cell(x, (h, c))
         h_next.backward(out_grad)
 
     return step

@@ -307,6 +307,32 @@ def test_nan_and_inf_follow_numpy(device, dtype):
         np.testing.assert_array_equal(x.max().numpy(), np.max(values))
 
 
+def test_exp_and_tanh_at_their_edges_follow_numpy(device, dtype):
+    """NaN, infinities, signed zero, denormals, overflow and the switch points of the cpu
+    device's vectorized float32 formulas (tanh's Taylor branch below 1/16, its clamp at 20)."""
+    tiny = np.finfo(dtype).smallest_subnormal
+    values = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, tiny, -tiny, 1e-30, 0.0625, -0.0625,
+                       np.nextafter(0.0625, 0), 1e-4, 0.7, -3.5, 19.9, 20.0, 20.1, -25.0, 88.0, 89.0,
+                       -87.0, -104.0, -120.0, 110.5, 1000.0], dtype)
+    x = ndl.NDArray(values, device=device)
+    with np.errstate(all="ignore"):
+        for op in ("exp", "tanh"):
+            got, expected = getattr(x, op)().numpy(), getattr(np, op)(values.astype("float64")).astype(dtype)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=op)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(expected), err_msg=op)
+            np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps, atol=0, err_msg=op)
+
+
+def test_float32_tanh_is_within_two_units_in_the_last_place(device):
+    """numpy's own float32 tanh is off by up to 1.4 ulp, numba's by 2; the cpu device rounds correctly."""
+    values = np.random.default_rng(0).standard_normal(20000) * np.repeat([1e-6, 0.05, 0.5, 3.0], 5000)
+    values = values.astype("float32")
+    got = ndl.NDArray(values, device=device).tanh().numpy().astype("float64")
+    expected = np.tanh(values.astype("float64"))
+    ulps = np.abs(got - expected) / np.spacing(np.abs(expected).astype("float32")).astype("float64")
+    assert ulps.max() <= 2.5, f"tanh on {device}: {ulps.max():.2f} ulp at x = {values[ulps.argmax()]!r}"
+
+
 # ------------------------------------------------------------------ reductions
 
 
