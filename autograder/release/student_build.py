@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import native
 from .regions import find_regions, stub_source, tag_number
 
 EXTENSION_MODULES = ("backend_ndarray._backend_cpu", "backend_ndarray._backend_cuda")
@@ -53,7 +54,7 @@ def build(library, assignment, notebooks, destination, extensions=None):
     regions = scan(library, set(notebooks))
     cutoff = tag_number(assignment[:3])
     if extensions is None:
-        extensions = extension_files(library.name)
+        extensions = native.student_extensions(library, assignment, notebooks, extension_files(library.name))
     destination.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{library.name}-", dir=destination))
     try:
@@ -64,6 +65,9 @@ def build(library, assignment, notebooks, destination, extensions=None):
             if stubbed:
                 target = package / path.relative_to(library)
                 target.write_text(stub_source(path, stubbed, module_name(library, path), notebooks))
+        for path in list(package.rglob("*.py")):  # stand-ins for what this or an earlier notebook asks for
+            if (tag := native.only_before(path)) and tag_number(tag) <= cutoff:
+                path.unlink()
         for relative, compiled in extensions.items():
             shutil.copy2(compiled, package / relative)
         final = destination / library.name
