@@ -1,4 +1,6 @@
 """Elementwise nonlinearities as modules, so they can be layers of a Sequential."""
+import math
+
 from .. import ops
 from .module import Module
 
@@ -37,3 +39,13 @@ class LeakyReLU(Module):
 
     def extra_repr(self):
         return f"negative_slope={self.negative_slope}"
+
+
+class GELU(Module):
+    """x * Phi(x), Phi the normal distribution function: a smooth ReLU, used in Transformers.
+    Computed with the tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as
+    PyTorch's GELU(approximate="tanh")."""
+
+    def forward(self, x):
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+        return x * (ops.tanh(inner) + 1) * 0.5

@@ -117,3 +117,18 @@ class LayerNorm1d(_Normalization):
         self.check_input(x)
         mean, var = _moments(x, axis=1)
         return self.scale_and_shift(_standardize(x, mean, var, self.eps))
+
+
+class LayerNorm(LayerNorm1d):
+    """LayerNorm1d over the last axis of an input of any shape (..., dim): each position of a
+    sequence (N, L, dim) is standardized with its own features, as PyTorch's LayerNorm(dim)."""
+
+    def check_input(self, x):
+        if x.shape[-1] != self.dim:
+            raise ValueError(f"LayerNorm: expected inputs of shape (..., {self.dim}), got {x.shape}")
+
+    def forward(self, x):
+        self.check_input(x)
+        rows = x.reshape((x.size // self.dim, self.dim))
+        mean, var = _moments(rows, axis=1)
+        return self.scale_and_shift(_standardize(rows, mean, var, self.eps)).reshape(x.shape)
