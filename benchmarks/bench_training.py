@@ -3,8 +3,8 @@
 The MLP: one epoch of a 784-100-10 MLP (forward, backward, SGD update) against torch and a
 hand-written numpy epoch; target <= 1.5x torch's CPU time (issue 22; DESIGN §8 says 2x). Data
 is Fashion-MNIST when installed, else random images of the same shape. The LSTM: one training
-step of a 2-layer LSTM (hidden 256, sequence 64, batch 32), needle_edu's written from ops here
-(a07's nn.LSTM does not exist yet) against torch's nn.LSTM; target <= 3x.
+step of a 2-layer LSTM (hidden 256, sequence 64, batch 32), needle_edu's nn.LSTM against torch's
+nn.LSTM; target <= 3x.
 
 Each contender is timed in a fresh Python process, after a warm-up there: thread pools of two
 libraries in one process slow each other down (needle_edu's epoch measured 0.53 s alone and
@@ -128,49 +128,19 @@ def numpy_epoch(X, y):
 
 
 # ---------------------------------------------------------------------------------------
-# An LSTM training step. a07's nn.LSTM does not exist yet, so needle_edu's LSTM is written here
-# from existing ops, the way a07 builds its cell; torch runs its own nn.LSTM.
+# An LSTM training step: a07's nn.LSTM against torch's nn.LSTM.
 
 LSTM_LAYERS, LSTM_HIDDEN, LSTM_INPUT, LSTM_SEQ, LSTM_BATCH = 2, 256, 256, 64, 32
 
 
-def lstm_cell(x, h, c, weight, bias):
-    """One LSTM time step from ops: (h', c') for input x and state (h, c).
-
-    The four gates (input, forget, cell, output, in PyTorch's order) come from one product of
-    [x, h] with ``weight``, shaped (inputs + hidden, 4 * hidden); ``bias`` is (1, 4 * hidden).
-    """
-    batch, hidden = h.shape
-    gates = ops.concat([x, h], axis=1) @ weight + bias.broadcast_to((batch, 4 * hidden))
-    i, f, g, o = ops.split(gates.reshape((batch, 4, hidden)), axis=1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    return ops.sigmoid(o) * ops.tanh(c), c
-
-
-def lstm_parameters(device, layers=LSTM_LAYERS, inputs=LSTM_INPUT, hidden=LSTM_HIDDEN):
-    """(weight, bias) of each layer, uniform in +-1/sqrt(hidden) as PyTorch initializes them."""
-    bound = hidden ** -0.5
-    return [(nn.Parameter(ndl.init.uniform(n_in + hidden, 4 * hidden, low=-bound, high=bound, device=device)),
-             nn.Parameter(ndl.init.uniform(1, 4 * hidden, low=-bound, high=bound, device=device)))
-            for n_in in [inputs] + [hidden] * (layers - 1)]
-
-
 def lstm_training_step(device):
     """``step(X)``: forward over the sequence X (seq, batch, inputs), the mean squared output as
-    the loss, backward and an SGD update of a stacked LSTM written from ops."""
-    layers = lstm_parameters(device)
-    optimizer = optim.SGD([p for layer in layers for p in layer], lr=LR)
+    the loss, backward and an SGD update of a stacked nn.LSTM."""
+    lstm = nn.LSTM(LSTM_INPUT, LSTM_HIDDEN, num_layers=LSTM_LAYERS, device=device)
+    optimizer = optim.SGD(lstm.parameters(), lr=LR)
 
     def step(X):
-        xs = list(ops.split(X, axis=0))
-        for weight, bias in layers:
-            h = c = ndl.init.zeros(X.shape[1], LSTM_HIDDEN, device=device)
-            outputs = []
-            for x in xs:
-                h, c = lstm_cell(x, h, c, weight, bias)
-                outputs.append(h)
-            xs = outputs
-        out = ops.stack(xs, axis=0)
+        out, _ = lstm(X)
         loss = ops.mean(out * out)
         optimizer.zero_grad()
         loss.backward()
@@ -273,7 +243,7 @@ def run_workloads(args, with_torch, needle):
     if "lstm" in args.workloads:
         print(f"\nLSTM training step: {LSTM_LAYERS} layers, hidden {LSTM_HIDDEN}, inputs {LSTM_INPUT}, "
               f"sequence {LSTM_SEQ}, batch {LSTM_BATCH}; mean squared output as the loss, SGD\n"
-              f"(needle_edu: an LSTM written from ops in this benchmark; torch: nn.LSTM. Median of "
+              f"(nn.LSTM of each library. Median of "
               f"{args.lstm_steps} steps in a fresh process, median of {args.repeats} rounds)")
         report["lstm_step_seconds"] = compare("lstm", with_torch + needle, args.lstm_steps, args.repeats, 3.0)
     return report
