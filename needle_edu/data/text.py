@@ -191,9 +191,11 @@ def batchify(data, batch_size):
     if not isinstance(batch_size, (int, np.integer)) or not 0 < batch_size <= len(data):
         raise ValueError(f"batchify: batch_size must be a whole number from 1 to len(data) = {len(data)}, "
                          f"got {batch_size!r}")
+    # BEGIN SOLUTION a07
     data = np.asarray(data)
     rows = len(data) // batch_size
     return data[:rows * batch_size].reshape(batch_size, rows).T
+    # END SOLUTION
 
 
 @student_implements("a07")
@@ -203,8 +205,10 @@ def get_batch(batches, i, bptt, device=None, dtype="float32"):
     if np.ndim(batches) != 2 or not 0 <= i < len(batches) - 1 or bptt < 1:
         raise ValueError(f"get_batch: need batches (T, B) with T >= 2, a row 0 <= i < T - 1 and bptt >= 1; "
                          f"got shape {np.shape(batches)}, i={i}, bptt={bptt}")
+    # BEGIN SOLUTION a07
     length = min(bptt, len(batches) - 1 - i)
     data = batches[i:i + length]
     target = batches[i + 1:i + 1 + length].reshape(-1)
     return (Tensor(data, device=device, dtype=dtype, requires_grad=False),
             Tensor(target, device=device, dtype=dtype, requires_grad=False))
+    # END SOLUTION

@@ -60,6 +60,7 @@ def train_epoch(model, batches, bptt, optimizer, clip=None, device=None, dtype="
     given. Returns the mean loss per token (nats)."""
     model.train()
     loss_fn = nn.SoftmaxLoss()
+    # BEGIN SOLUTION a07
     state, total, tokens = None, 0.0, 0
     for window, i in enumerate(range(0, len(batches) - 1, bptt)):
         if max_windows is not None and window >= max_windows:
@@ -75,6 +76,7 @@ def train_epoch(model, batches, bptt, optimizer, clip=None, device=None, dtype="
         total += loss.item() * y.shape[0]
         tokens += y.shape[0]
     return total / tokens
+    # END SOLUTION
 
 
 def evaluate(model, batches, bptt, device=None, dtype="float32"):
@@ -82,14 +84,14 @@ def evaluate(model, batches, bptt, device=None, dtype="float32"):
     exponential is the perplexity."""
     model.eval()
     loss_fn = nn.SoftmaxLoss()
-    state, total, tokens = None, 0.0, 0
+    state, loss_sum, count = None, 0.0, 0
     with no_grad():
-        for i in range(0, len(batches) - 1, bptt):
-            x, y = get_batch(batches, i, bptt, device=device, dtype=dtype)
-            logits, state = model(x, state)
-            total += loss_fn(logits, y).item() * y.shape[0]
-            tokens += y.shape[0]
-    return total / tokens
+        for start in range(0, len(batches) - 1, bptt):
+            inputs, targets = get_batch(batches, start, bptt, device=device, dtype=dtype)
+            logits, state = model(inputs, state)
+            loss_sum += loss_fn(logits, targets).item() * targets.shape[0]
+            count += targets.shape[0]
+    return loss_sum / count
 
 
 def perplexity(loss):
@@ -97,31 +99,35 @@ def perplexity(loss):
     return math.exp(loss)
 
 
-def train(model, corpus, batch_size, bptt, optimizer, seconds=None, epochs=None, clip=None, valid_tokens=None,
+def train(model, corpus, batch_size, bptt, optimizer, windows=None, seconds=None, clip=None, valid_tokens=None,
           windows_per_round=50, device=None, dtype="float32", log=print):
-    """Train on ``corpus.train`` in rounds of ``windows_per_round`` windows (each round continues down
-    the text) until ``seconds`` or ``epochs`` run out, evaluating on the first ``valid_tokens`` of
-    ``corpus.valid`` after each round. Returns the history: a dict of lists (seconds, train and
-    valid perplexity per round). Time spent evaluating is not counted in ``seconds``."""
+    """Train on ``corpus.train`` in rounds of ``windows_per_round`` windows, each round continuing
+    down the text (and around again), until ``windows`` windows are done or ``seconds`` of training
+    have passed; after each round, evaluate on the first ``valid_tokens`` of ``corpus.valid``.
+    Returns the history: a dict of lists per round (seconds of training so far, windows, train
+    and valid perplexity). Evaluation time is not training time."""
+    if windows is None and seconds is None:
+        raise ValueError("train: give windows=, seconds= or both, else it never stops")
     train_batches = _batchify(corpus.train, batch_size)
     valid = corpus.valid if valid_tokens is None else corpus.valid[:valid_tokens]
     valid_batches = _batchify(valid, batch_size)
-    history = {"seconds": [], "train_perplexity": [], "valid_perplexity": []}
-    rows_per_round, spent, row, epoch = windows_per_round * bptt, 0.0, 0, 0
-    while (seconds is None or spent < seconds) and (epochs is None or epoch < epochs):
+    history = {"seconds": [], "windows": [], "train_perplexity": [], "valid_perplexity": []}
+    spent, done, row = 0.0, 0, 0
+    while (seconds is None or spent < seconds) and (windows is None or done < windows):
+        count = windows_per_round if windows is None else min(windows_per_round, windows - done)
         start = time.perf_counter()
-        chunk = train_batches[row:row + rows_per_round + 1]
+        chunk = train_batches[row:row + count * bptt + 1]
         loss = train_epoch(model, chunk, bptt, optimizer, clip=clip, device=device, dtype=dtype)
         spent += time.perf_counter() - start
-        row += rows_per_round
-        if row >= len(train_batches) - 1:
-            row, epoch = 0, epoch + 1
+        done += count
+        row = row + count * bptt if row + (count + 1) * bptt + 1 < len(train_batches) else 0
         valid_loss = evaluate(model, valid_batches, bptt, device=device, dtype=dtype)
-        for key, value in (("seconds", spent), ("train_perplexity", perplexity(loss)),
+        for key, value in (("seconds", spent), ("windows", done), ("train_perplexity", perplexity(loss)),
                            ("valid_perplexity", perplexity(valid_loss))):
             history[key].append(value)
         if log:
-            log(f"{spent:6.0f} s: train perplexity {perplexity(loss):6.2f}, valid {perplexity(valid_loss):6.2f}")
+            log(f"{done:5d} windows, {spent:5.0f} s: train perplexity {perplexity(loss):6.2f}, "
+                f"valid {perplexity(valid_loss):6.2f}")
     return history
 
 

@@ -3,8 +3,11 @@
 A cell maps one time step's input and the previous state to the next state. A layer runs its
 cell along the sequence (``ops.split`` over time, ``ops.stack`` of the outputs) and stacks layers:
 each layer's outputs are the next one's inputs. Autograd then differentiates through time (BPTT).
-As in PyTorch, the weights are uniform on +-1/sqrt(hidden_size); as in ``Linear``, they are stored
-(inputs, outputs), PyTorch's transposed, so a step is ``x @ weight_ih + h @ weight_hh``.
+A cell keeps one ``weight`` (input_size + hidden_size, gates * hidden_size) and one ``bias``: a step
+multiplies the input and the state side by side, ``concat([x, h]) @ weight``, one matrix product for
+all gates. PyTorch keeps the two blocks apart, ``weight_ih`` and ``weight_hh`` (transposed, as in
+``Linear``), and two biases whose sum is ours; ``weight[:input_size]`` is ``weight_ih.T``. All are
+uniform on +-1/sqrt(hidden_size), as in PyTorch.
 """
 import math
 
@@ -27,10 +30,8 @@ class _Cell(Module):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         width = gates * hidden_size
-        self.weight_ih = _uniform((input_size, width), hidden_size, device, dtype)
-        self.weight_hh = _uniform((hidden_size, width), hidden_size, device, dtype)
-        self.bias_ih = _uniform((width,), hidden_size, device, dtype) if bias else None
-        self.bias_hh = _uniform((width,), hidden_size, device, dtype) if bias else None
+        self.weight = _uniform((input_size + hidden_size, width), hidden_size, device, dtype)
+        self.bias = _uniform((width,), hidden_size, device, dtype) if bias else None
 
     def check_step(self, x, states):
         """A ValueError naming the cell unless x is (N, input_size) and each state (N, hidden_size)."""
@@ -50,11 +51,11 @@ class _Cell(Module):
         return init.zeros(x.shape[0], self.hidden_size, device=x.device, dtype=x.dtype)
 
     def extra_repr(self):
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih is not None}"
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias is not None}"
 
 
 class RNNCell(_Cell):
-    """An Elman RNN step: h' = f(x @ weight_ih + bias_ih + h @ weight_hh + bias_hh), f tanh or relu.
+    """An Elman RNN step: h' = f(concat([x, h]) @ weight + bias), f tanh or relu.
 
     ``cell(x, h=None)``: x (N, input_size), h (N, hidden_size), zeros when None; returns h'.
     """
@@ -68,13 +69,14 @@ class RNNCell(_Cell):
     @student_implements("a07")
     def forward(self, x, h=None):
         self.check_step(x, [h])
+        # BEGIN SOLUTION a07
         if h is None:
             h = self.zeros(x)
-        z = x @ self.weight_ih + h @ self.weight_hh
-        if self.bias_ih is not None:
-            bias = (self.bias_ih + self.bias_hh).reshape((1, self.hidden_size))
-            z = z + bias.broadcast_to(z.shape)
+        z = ops.concat([x, h], axis=1) @ self.weight
+        if self.bias is not None:
+            z = z + self.bias.reshape((1, self.hidden_size)).broadcast_to(z.shape)
         return NONLINEARITIES[self.nonlinearity](z)
+        # END SOLUTION
 
     def extra_repr(self):
         return f"{super().extra_repr()}, nonlinearity={self.nonlinearity!r}"
@@ -83,7 +85,7 @@ class RNNCell(_Cell):
 class LSTMCell(_Cell):
     """A long short-term memory step: state (h, c), four gates from one product per input.
 
-    gates = x @ weight_ih + h @ weight_hh + biases, cut into i, f, g, o (PyTorch's order);
+    gates = concat([x, h]) @ weight + bias, cut into i, f, g, o (PyTorch's order);
     c' = sigmoid(f) * c + sigmoid(i) * tanh(g) and h' = sigmoid(o) * tanh(c').
     ``cell(x, state=None)``: state (h, c), zeros when None; returns (h', c').
     """
@@ -95,16 +97,17 @@ class LSTMCell(_Cell):
     def forward(self, x, state=None):
         h, c = (None, None) if state is None else state
         self.check_step(x, [h, c])
+        # BEGIN SOLUTION a07
         h = self.zeros(x) if h is None else h
         c = self.zeros(x) if c is None else c
         batch, hidden = h.shape
-        gates = x @ self.weight_ih + h @ self.weight_hh
-        if self.bias_ih is not None:
-            bias = (self.bias_ih + self.bias_hh).reshape((1, 4 * hidden))
-            gates = gates + bias.broadcast_to(gates.shape)
+        gates = ops.concat([x, h], axis=1) @ self.weight
+        if self.bias is not None:
+            gates = gates + self.bias.reshape((1, 4 * hidden)).broadcast_to(gates.shape)
         i, f, g, o = ops.split(gates.reshape((batch, 4, hidden)), axis=1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
         return ops.sigmoid(o) * ops.tanh(c), c
+        # END SOLUTION
 
 
 @student_implements("a07")
@@ -115,6 +118,7 @@ def run_layers(cells, X, states):
     Returns the last layer's outputs stacked (T, N, hidden) and each layer's final state, a list.
     A cell's state is what it returns: h for an RNNCell, (h, c) for an LSTMCell, whose output is h.
     """
+    # BEGIN SOLUTION a07
     inputs = ops.split(X, axis=0)
     finals = []
     for cell, state in zip(cells, states):
@@ -125,6 +129,7 @@ def run_layers(cells, X, states):
         finals.append(state)
         inputs = outputs
     return ops.stack(outputs, axis=0), finals
+    # END SOLUTION
 
 
 class _Recurrent(Module):
