@@ -209,6 +209,8 @@ def test_no_notebook_pins_threads_itself(assignment):
 
 def _names(source):
     """(names read, names bound, names assigned a value) by a code cell; magics dropped."""
+    if source.startswith("%%"):  # a cell magic's cell is not Python; %%cpu_kernel defines the names on its line
+        return set(), set(source.splitlines()[0].split()[1:]), set()
     tree = ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
     read, bound, assigned = set(), set(), set()
     for node in ast.walk(tree):
