@@ -1,0 +1,234 @@
+"""Assignment a06 (hardware acceleration): the %%cpu_kernel magic, its error path, the kernels it
+installs, the roofline figures, the a06 student build (a cpu device without the kernels students
+write, numba_cuda without theirs, no numpy stand-in for the stride rules) and the notebook's metadata.
+
+The course model itself (release, grading of correct, blank and wrong submissions inside the
+sandbox, where the C++ is compiled, and leaks) is proved for a06 in test_course_pipeline.py.
+"""
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from assignment_checks import check_nbgrader_source, read_source, run_in_student_build
+
+from needle_edu import course, cpu_kernel
+from needle_edu.backend_ndarray import NDArray, cpu
+from needle_edu.viz import plot_matmul_speeds, plot_roofline
+from needle_edu.viz.roofline import matmul_gflops, stream_bandwidth
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "a06_hardware_acceleration" / "a06_hardware_acceleration.md"
+PIECES = ["broadcast_view", "compact_strides", "flip_view", "index_view", "is_compact", "make_add_kernel",
+          "make_matmul_kernel", "make_reduce_kernel", "permute_view"]
+
+KERNELS = r"""
+void compact(const float* a, float* out, const std::vector<idx_t>& shape,
+             const std::vector<idx_t>& strides, idx_t offset) {
+  idx_t size = 1;
+  for (idx_t d : shape) size *= d;
+  for (idx_t i = 0; i < size; ++i) {  // each element's indices from its position
+    idx_t at = offset, rest = i;
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      at += (rest % shape[d]) * strides[d];
+      rest /= shape[d];
+    }
+    out[i] = a[at];
+  }
+}
+
+void matmul_loops(const float* a, const float* b, float* out, idx_t m, idx_t n, idx_t p) {
+  for (idx_t i = 0; i < m; ++i)
+    for (idx_t j = 0; j < p; ++j) {
+      float sum = 0;
+      for (idx_t k = 0; k < n; ++k) sum += a[i * n + k] * b[k * p + j];
+      out[i * p + j] = sum;
+    }
+}
+
+void ewise_add(const float* a, const float* b, float* out, idx_t size) {
+  for (idx_t i = 0; i < size; ++i) out[i] = a[i] + b[i];
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    """The kernels above, compiled once for the module (a compile takes seconds)."""
+    return cpu_kernel.compile_kernels(KERNELS, ["compact", "matmul_loops", "ewise_add"])
+
+
+# ------------------------------------------------------------------ the magic and its kernels
+
+def test_compiled_kernels_match_numpy(kernels):
+    buffer = np.random.default_rng(0).standard_normal(200).astype(np.float32)
+    for shape, strides, offset in [([5], [3], 2), ([3, 4], [-20, 1], 60), ([2, 3, 2], [0, 7, -1], 30), ([1], [1], 199)]:
+        out = np.zeros(int(np.prod(shape)), np.float32)
+        kernels["compact"](buffer, out, shape, strides, offset)
+        expected = np.lib.stride_tricks.as_strided(buffer[offset:], shape, [s * 4 for s in strides])
+        np.testing.assert_array_equal(out, expected.ravel())
+    a, b = np.random.default_rng(1).standard_normal((2, 35)).astype(np.float32).reshape(2, 5, 7)
+    out = np.zeros(25, np.float32)
+    kernels["matmul_loops"](a.ravel(), b.T.copy().ravel(), out, 5, 7, 5)
+    np.testing.assert_allclose(out.reshape(5, 5), a @ b.T, rtol=1e-5, atol=1e-5)
+
+
+def test_kernels_refuse_bad_arguments_before_the_cpp_runs(kernels):
+    a, out = np.zeros(10, np.float32), np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match=r"compact: the view shape=\(2, 2\) strides=\(5, 5\) offset=0 reaches outside"):
+        kernels["compact"](a, out, [2, 2], [5, 5], 0)
+    with pytest.raises(ValueError, match="out has 4 elements, the view"):
+        kernels["compact"](a, out, [3], [1], 0)
+    with pytest.raises(TypeError, match="a must be a C-ordered float32 numpy array, got ndarray float64"):
+        kernels["compact"](np.zeros(10), out, [4], [1], 0)
+    with pytest.raises(ValueError, match=r"matmul_loops: sizes 10, 10, 4 do not fit"):
+        kernels["matmul_loops"](a, a, out, 2, 3, 2)
+
+
+def test_installed_kernels_are_the_cpu_devices(kernels, monkeypatch):
+    module = cpu().module
+    for name in ("compact", "matmul"):
+        monkeypatch.setattr(module, name, getattr(module, name))  # restored after the test
+    calls = []
+
+    def counted(kernel):
+        def wrapper(*args):
+            calls.append(kernel.__name__)
+            return kernel(*args)
+        wrapper.__name__ = kernel.__name__
+        return wrapper
+
+    cpu_kernel.install(compact=counted(kernels["compact"]), matmul=counted(kernels["matmul_loops"]))
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    view = NDArray(x, device="cpu").permute((2, 0, 1))[::-1]
+    np.testing.assert_array_equal(view.compact().numpy(), x.transpose(2, 0, 1)[::-1])
+    a = NDArray(x[0], device="cpu")
+    np.testing.assert_allclose((a @ a.permute((1, 0))).numpy(), x[0] @ x[0].T, rtol=1e-6)
+    assert calls == ["compact", "compact", "matmul_loops"]
+    with pytest.raises(TypeError, match="takes float32 arrays, got float64"):
+        NDArray(np.eye(3), device="cpu").permute((1, 0)).compact()
+    with pytest.raises(TypeError, match="install: matmul must be a matmul kernel made by %%cpu_kernel"):
+        cpu_kernel.install(matmul=kernels["compact"])
+
+
+def test_a_syntax_error_is_the_compilers_message_at_the_cells_line():
+    cell = "void compact(const float* a, float* out, const std::vector<idx_t>& shape,\n" \
+           "             const std::vector<idx_t>& strides, idx_t offset) {\n  out[0] = a[offset] +;\n}\n"
+    with pytest.raises(cpu_kernel.CompileError) as error:
+        cpu_kernel.compile_kernels(cell, ["compact"])
+    message = str(error.value)
+    assert message.startswith("the C++ did not compile:")
+    assert "cell:3:" in message and "error" in message  # line 3 of the cell, as the compiler says it
+    assert error.value._render_traceback_() == [f"CompileError: {message}"]
+
+
+def test_a_wrong_signature_or_a_missing_function_says_what_is_expected():
+    with pytest.raises(cpu_kernel.CompileError, match="the signatures %%cpu_kernel expects"):
+        cpu_kernel.compile_kernels("void ewise_add(const float* a, float* out) {}", ["ewise_add"])
+    with pytest.raises(cpu_kernel.CompileError, match=r"the cell defines no function matmul_fast; write void matmul_fast\("):
+        cpu_kernel.compile_kernels("int x;", ["matmul_fast"])
+    with pytest.raises(ValueError, match="names no kind of kernel"):
+        cpu_kernel.compile_kernels("void transpose() {}", ["transpose"])
+    with pytest.raises(NotImplementedError, match="still holds the placeholder"):
+        cpu_kernel.compile_kernels("void compact() {\n# YOUR CODE HERE\nraise NotImplementedError()\n}", ["compact"])
+
+
+def test_builds_go_to_the_scratch_folder_under_tmpdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    assert cpu_kernel.scratch_folder() == tmp_path / "needle_edu_cpu_kernels"
+
+
+# ------------------------------------------------------------------ roofline
+
+def test_roofline_and_speed_figures_show_the_measured_numbers(kernels):
+    gflops = matmul_gflops(kernels["matmul_loops"], 32, repeat=1)
+    bandwidth = stream_bandwidth(kernels["ewise_add"], 1 << 16, repeat=1)
+    assert gflops > 0 and bandwidth > 0
+    fig = plot_roofline(100.0, 10.0, [("loops", 0.25, gflops), ("add", 1 / 12, bandwidth / 12)])
+    roof = fig.axes[0].get_lines()[0]
+    x, y = roof.get_xdata(), roof.get_ydata()
+    np.testing.assert_allclose(y, np.minimum(100.0, 10.0 * x))  # the roof: memory-bound, then flat
+    assert [t.get_text() for t in fig.axes[0].texts][-2:] == ["loops", "add"]
+    fig.savefig(io.BytesIO(), format="png")
+    fig = plot_matmul_speeds([16, 32], {"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    assert [list(line.get_ydata()) for line in fig.axes[0].get_lines()] == [[1.0, 2.0], [3.0, 4.0]]
+
+
+# ------------------------------------------------------------------ the student builds
+
+def test_a06_pieces_are_the_intended_ones():
+    from needle_edu.backend_ndarray import backend_numba_cuda  # noqa: F401 (its pieces register as it loads)
+    assert course.pieces("a06") == PIECES
+
+
+IN_THE_BUILD = '''
+from autograder.grading.student_kernel import isolate
+isolate({folder!r})
+import numpy as np
+from needle_edu.backend_ndarray import NDArray, _backend_cpu, backend_numba_cuda, ndarray
+import needle_edu.backend_ndarray.strides as rules
+assert ndarray.RULES is rules
+for call in [lambda: _backend_cpu.compact(_backend_cpu.Array(4), _backend_cpu.Array(4), [2, 2], [1, 2], 0),
+             lambda: _backend_cpu.matmul(_backend_cpu.Array(4), _backend_cpu.Array(4), _backend_cpu.Array(4), 1, 2, 2, 2),
+             lambda: backend_numba_cuda.make_matmul_kernel("float32"),
+             lambda: NDArray(np.ones((2, 3))).permute((1, 0))]:
+    try:
+        call()
+    except NotImplementedError as error:
+        assert "a06_hardware_acceleration" in str(error), error
+    else:
+        raise AssertionError("not stubbed")
+try:
+    import needle_edu.backend_ndarray.strides_numpy
+except ImportError:
+    pass
+else:
+    raise AssertionError("the numpy stand-in of the stride rules is in the a06 build")
+a = NDArray(np.arange(6.0), device="cpu")
+np.testing.assert_array_equal((a + a).numpy(), 2 * np.arange(6.0))  # not a piece: the device's own kernel
+print("a06 build ok")
+'''
+
+BEFORE = '''
+from autograder.grading.student_kernel import isolate
+isolate({folder!r})
+import numpy as np
+from needle_edu.backend_ndarray import NDArray, ndarray
+assert ndarray.RULES.__name__.endswith("strides_numpy"), ndarray.RULES
+x = np.arange(24.0, dtype="float32").reshape(2, 3, 4)
+a = NDArray(x, device="cpu")
+np.testing.assert_array_equal(a.permute((2, 0, 1))[1:, ::-1].flip((2,)).compact().numpy(),
+                              np.flip(x.transpose(2, 0, 1)[1:, ::-1], 2))
+np.testing.assert_allclose((a[0] @ a[1].permute((1, 0))).numpy(), x[0] @ x[1].T)
+print("a05 build ok")
+'''
+
+
+@pytest.mark.slow
+def test_the_a06_build_has_no_kernel_students_write(tmp_path):
+    stubbed, done = run_in_student_build("a06", IN_THE_BUILD, tmp_path / "build", REPO)
+    assert done.returncode == 0, done.stderr
+    assert "a06 build ok" in done.stdout
+    assert {r.function for r in stubbed} == set(PIECES)
+
+
+def test_builds_before_a06_view_with_numpys_rules_and_the_full_cpu_device(tmp_path):
+    stubbed, done = run_in_student_build("a05", BEFORE, tmp_path / "build", REPO)
+    assert done.returncode == 0, done.stderr
+    assert "a05 build ok" in done.stdout
+    text = (tmp_path / "build" / "needle_edu" / "backend_ndarray" / "strides.py").read_text()
+    assert "result.append(step)" not in text and "raise NotImplementedError(" in text
+
+
+# ------------------------------------------------------------------ the notebook
+
+def test_the_notebook_is_valid_nbgrader_source():
+    notebook = read_source(NOTEBOOK)
+    check_nbgrader_source(notebook, ["stride_rules", "cpp_compact", "cpp_matmul", "cuda_kernels"],
+                          hidden_cells=4, total=60)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "%%cpu_kernel compact" in code and "%%cpu_kernel matmul_naive matmul_tiled ewise_add" in code
+    assert "needle_edu.cpu_kernel.install(compact=compact)" in code
+    assert os.environ.get("NEEDLE_EDU_QUICK") == "1"  # conftest: the course's tests run quick mode
