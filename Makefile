@@ -13,7 +13,7 @@ TORCH_CPU := torch==2.13.0+cpu
 # bubblewrap (the sandbox each submission is graded in) and Open MPI (data-parallel training).
 SYSTEM_PACKAGES := dataset-fashion-mnist chromium bubblewrap openmpi-bin libopenmpi-dev
 
-.PHONY: setup system-packages course book test lab bench clean
+.PHONY: setup system-packages course book test lab bench gpu-check clean
 
 setup: system-packages $(STAMP)
 
@@ -67,6 +67,11 @@ bench: setup
 	$(PY) benchmarks/bench_training.py --busy
 	$(PY) benchmarks/bench_conv.py
 	$(PY) benchmarks/bench_transformer.py
+
+# On a machine with an NVIDIA GPU: the conformance suite on cuda and numba_cuda, and their speed
+# against cuBLAS and the memory bandwidth (DESIGN section 8). Without a GPU it says so and passes.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf build _build _extra course_build .pytest_cache .hypothesis
