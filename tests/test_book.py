@@ -184,7 +184,9 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
                                      "book/lecture23_model_deployment",
                                      "book/lecture10_convolutional_networks",
                                      "book/lecture14_implementing_convolutions",
-                                     "book/lecture18_sequence_modeling", "book/lecture19_implementing_rnns"])
+                                     "book/lecture18_sequence_modeling", "book/lecture19_implementing_rnns",
+                                     "book/lecture20_transformers_and_attention",
+                                     "book/lecture21_implementing_transformers"])
 def test_the_lecture_shows_rendered_math_and_its_figure(build, lecture):
     if not (ROOT / f"{lecture}.md").exists():
         pytest.skip(f"{lecture}.md is not written yet")
