@@ -23,9 +23,11 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #ifdef _OPENMP
@@ -162,32 +164,97 @@ enum class DType { f32, f64 };
 inline const char* dtype_name(DType d) { return d == DType::f32 ? "float32" : "float64"; }
 inline std::size_t itemsize(DType d) { return d == DType::f32 ? 4 : 8; }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+// Freed large buffers are kept and handed out again for the same size. Memory fresh from the
+// OS costs a page fault per 4 KiB page on first touch, about a millisecond per 2 MiB: a training
+// step that frees and asks for the same sizes op after op would pay it on every op.
+// Only buffers of kCachedMin bytes or more are kept (smaller ones malloc reuses itself), at most
+// kCacheLimit bytes in all; a buffer that does not fit goes back to the OS.
+class BufferCache {
+ public:
+  static constexpr std::size_t kCachedMin = std::size_t(64) << 10;
+  static constexpr std::size_t kCacheLimit = std::size_t(256) << 20;
+
+  void* take(std::size_t bytes) {
+    if (bytes < kCachedMin) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it == free_.end()) return nullptr;
+    void* p = it->second;
+    free_.erase(it);
+    cached_ -= bytes;
+    return p;
+  }
+
+  // True when the cache keeps `p`; false when the caller must free it.
+  bool give(void* p, std::size_t bytes) {
+    if (bytes < kCachedMin) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cached_ + bytes > kCacheLimit) return false;
+    free_.emplace(bytes, p);
+    cached_ += bytes;
+    return true;
+  }
+
+  std::size_t cached_bytes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& entry : free_) std::free(entry.second);
+    free_.clear();
+    cached_ = 0;
+  }
+
+  // In a forked child the lock may have been held by a thread that no longer exists.
+  void reset_lock_after_fork() { new (&mutex_) std::mutex(); }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_multimap<std::size_t, void*> free_;
+  std::size_t cached_ = 0;
 };
+
+BufferCache g_buffers;
+
+// The size aligned_malloc really allocates for `bytes`, and the alignment it uses.
+constexpr std::size_t kHugePage = std::size_t(2) << 20;
+inline std::size_t buffer_alignment(std::size_t bytes) { return bytes >= 2 * kHugePage ? kHugePage : kAlign; }
+inline std::size_t buffer_bytes(std::size_t bytes) {
+  const std::size_t align = buffer_alignment(bytes);
+  return std::max<std::size_t>(align, (bytes + align - 1) / align * align);
+}
 
 // 64-byte aligned, uninitialised memory; never null (size 0 gets one cache line).
 // A large buffer is 2 MiB aligned and asks Linux for transparent huge pages, as numpy does:
 // a fresh 64 MiB output then costs 32 page faults on first touch instead of 16384.
 void* aligned_malloc(std::size_t bytes) {
-  constexpr std::size_t kHugePage = std::size_t(2) << 20;
-  const bool huge = bytes >= 2 * kHugePage;
-  const std::size_t align = huge ? kHugePage : kAlign;
-  const std::size_t rounded = std::max<std::size_t>(align, (bytes + align - 1) / align * align);
-  void* p = std::aligned_alloc(align, rounded);
+  const std::size_t rounded = buffer_bytes(bytes);
+  if (void* reused = g_buffers.take(rounded)) return reused;
+  void* p = std::aligned_alloc(buffer_alignment(bytes), rounded);
   if (p == nullptr) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-  if (huge) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
+  if (rounded >= 2 * kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
 #endif
   return p;
 }
 
+// Frees what aligned_malloc(bytes) returned: into the cache, or back to the OS.
+struct BufferDeleter {
+  std::size_t bytes = 0;
+  void operator()(void* p) const {
+    if (!g_buffers.give(p, buffer_bytes(bytes))) std::free(p);
+  }
+};
+
 template <typename T>
-using Scratch = std::unique_ptr<T[], FreeDeleter>;
+using Scratch = std::unique_ptr<T[], BufferDeleter>;
 
 template <typename T>
 Scratch<T> scratch(idx_t n) {
-  return Scratch<T>(static_cast<T*>(aligned_malloc(std::size_t(n) * sizeof(T))));
+  const std::size_t bytes = std::size_t(n) * sizeof(T);
+  return Scratch<T>(static_cast<T*>(aligned_malloc(bytes)), BufferDeleter{bytes});
 }
 
 class Array {
@@ -196,7 +263,8 @@ class Array {
     if (size < 0) value_error(cat("Array: size must be non-negative, got ", size));
     if (std::size_t(size) > (std::size_t(1) << 56) / itemsize(dtype))
       value_error(cat("Array: size ", size, " is too large"));
-    ptr_.reset(aligned_malloc(std::size_t(size) * itemsize(dtype)));
+    const std::size_t bytes = std::size_t(size) * itemsize(dtype);
+    ptr_ = std::unique_ptr<void, BufferDeleter>(aligned_malloc(bytes), BufferDeleter{bytes});
   }
   idx_t size() const { return size_; }
   DType dtype() const { return dtype_; }
@@ -207,7 +275,7 @@ class Array {
  private:
   idx_t size_;
   DType dtype_;
-  std::unique_ptr<void, FreeDeleter> ptr_;
+  std::unique_ptr<void, BufferDeleter> ptr_;
 };
 
 DType parse_dtype(const py::object& obj) {
@@ -1313,6 +1381,7 @@ PYBIND11_MODULE(_backend_cpu, m) {
   m.doc() = "needle_edu's cpu device: the flat kernel protocol in C++ with OpenMP.";
 #ifdef NEEDLE_POSIX
   pthread_atfork(nullptr, nullptr, &mark_forked_child);
+  pthread_atfork(nullptr, nullptr, [] { g_buffers.reset_lock_after_fork(); });
 #endif
 
   // The buffer protocol: numpy.asarray(array) is a flat view of the same memory (no copy), which
@@ -1339,6 +1408,10 @@ PYBIND11_MODULE(_backend_cpu, m) {
   m.def("available", []() { return py::make_tuple(true, ""); },
         "Whether this device can run here, and why not.");
   m.def("num_threads", &max_threads, "The number of OpenMP threads the kernels use.");
+  m.def("cached_buffer_bytes", [] { return g_buffers.cached_bytes(); },
+        "Bytes of freed buffers kept for reuse (at most 256 MiB; buffers of 64 KiB or more).");
+  m.def("release_cached_buffers", [] { g_buffers.clear(); },
+        "Give the freed buffers kept for reuse back to the operating system.");
 
   m.def("from_numpy", &from_numpy, py::arg("a"), py::arg("out"));
   m.def("to_numpy", &to_numpy, py::arg("a"), py::arg("shape"), py::arg("strides"),

@@ -179,3 +179,29 @@ def test_kernels_on_one_thread_and_on_all(device, dtype, size, rng):
     transposed = mod.Array(size, dtype)
     mod.compact(buffer(mod, a, dtype), transposed, (cols, rows), (1, cols), 0)
     np.testing.assert_array_equal(read(mod, transposed), a.reshape(rows, cols).T.reshape(-1))
+
+
+def test_the_cpu_device_reuses_freed_large_buffers():
+    """A freed buffer of 64 KiB or more is handed out again for the same size (no fresh pages to
+    fault in), the cache stays bounded, and release_cached_buffers empties it."""
+    from needle_edu.backend_ndarray import cpu
+    if not cpu().enabled():
+        pytest.skip("the cpu device is not built here")
+    mod = cpu().module
+    mod.release_cached_buffers()
+    first = mod.Array(1 << 18, "float32")  # 1 MiB
+    address = np.asarray(first).ctypes.data
+    del first
+    assert mod.cached_buffer_bytes() == 1 << 20
+    again = mod.Array(1 << 18, "float32")
+    assert np.asarray(again).ctypes.data == address and mod.cached_buffer_bytes() == 0
+    small = mod.Array(1000, "float32")
+    del small
+    assert mod.cached_buffer_bytes() == 0  # small buffers are left to malloc
+    many = [mod.Array(1 << 24, "float32") for _ in range(5)]  # 5 x 64 MiB, more than the cache keeps
+    del many
+    assert 0 < mod.cached_buffer_bytes() <= 256 << 20
+    mod.release_cached_buffers()
+    assert mod.cached_buffer_bytes() == 0
+    mod.fill(again, 2.0)  # the reused buffer is the live array's own
+    assert np.asarray(again).min() == np.asarray(again).max() == 2.0

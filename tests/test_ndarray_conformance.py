@@ -399,6 +399,18 @@ def test_matmul_of_2d_views(device, dtype):
         close((a @ b).numpy(), expected, dtype, loose=True)
 
 
+def test_thin_matrix_times_a_transposed_matrix(device, dtype):
+    """a @ Wᵀ for a thin a and a compact W (a gradient's out_grad @ Wᵀ) is computed as (W @ aᵀ)ᵀ
+    without copying Wᵀ: the product, and what is computed from it, still follow numpy."""
+    rng = np.random.default_rng(6)
+    a, w = rng.standard_normal((3, 40)).astype(dtype), rng.standard_normal((24, 40)).astype(dtype)
+    product = ndl.NDArray(a, device=device) @ ndl.NDArray(w, device=device).permute(1, 0)
+    assert product.shape == (3, 24)
+    close(product.numpy(), a @ w.T, dtype, loose=True)
+    close((product + 1.0).sum(axis=0).numpy(), (a @ w.T + 1.0).sum(axis=0), dtype, loose=True)
+    close(product.reshape((6, 12)).numpy(), (a @ w.T).reshape(6, 12), dtype, loose=True)
+
+
 @pytest.mark.parametrize("n", [1, 7, 33, 64, 127])
 def test_matmul_sizes_that_do_not_divide_tiles(device, dtype, n):
     if is_slow(device) and n > 33:

@@ -267,6 +267,11 @@ class NDArray:
         """This array if compact, else a compact copy."""
         return self if (self._compact or self.is_compact()) else self._copy()
 
+    def _is_transposed_compact(self):
+        """A 2-D view whose transpose is compact: the ``.T`` of a compact matrix."""
+        return (self.ndim == 2 and not self.is_compact() and self._offset == 0
+                and self._strides == (1, self._shape[0]) and self._handle.size == self.size)
+
     # ---------------------------------------------------------------- views
     # NDArray checks the arguments; the rules of ``strides`` compute the new view.
     def as_strided(self, shape, strides, offset=None):
@@ -586,6 +591,11 @@ class NDArray:
             out.fill(0.0)
             return out
         module = self._device.module
+        if self.ndim == 2 and other.ndim == 2 and m * (n + p) < n * p and other._is_transposed_compact():
+            # a @ Bᵀ for a large compact B and a thin a (a gradient's out_grad @ Wᵀ): (B @ aᵀ)ᵀ
+            # copies the thin aᵀ instead of the large Bᵀ; out's buffer holds the (p, m) product.
+            module.matmul(other._handle, self.permute((1, 0)).compact()._handle, out._handle, 1, p, n, m)
+            return out._view((m, p), (1, m), 0, compact=False)
         if other.ndim == 2:  # one right operand for the whole batch: one (batch*m, n) @ (n, p)
             module.matmul(a.compact()._handle, other.compact()._handle, out._handle, 1, batch * m, n, p)
         else:
