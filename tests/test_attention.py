@@ -387,3 +387,15 @@ def test_bad_shapes_raise_clear_errors():
         nn.LayerNorm(8)(tensor(np.zeros((2, 5, 6)), dtype="float32"))
     with pytest.raises(ValueError, match="activation must be one of"):
         nn.TransformerLayer(8, 2, activation="swish")
+
+
+def test_projections_start_xavier_uniform_with_zero_biases_as_in_torch():
+    init.manual_seed(3)
+    module = nn.MultiHeadAttention(64, 4, device="numpy", dtype="float64")
+    bound = math.sqrt(6 / (64 + 64))
+    for projection in (module.q_proj, module.k_proj, module.v_proj, module.out_proj):
+        weights = projection.weight.numpy()
+        assert weights.shape == (64, 64) and np.abs(weights).max() <= bound
+        assert np.abs(weights).max() > 0.95 * bound and abs(weights.std() - bound / math.sqrt(3)) < 0.05 * bound
+        np.testing.assert_array_equal(projection.bias.numpy(), np.zeros((1, 64)))
+    assert len(module.parameters()) == 8

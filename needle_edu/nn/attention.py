@@ -8,12 +8,12 @@ import math
 
 import numpy as np
 
-from .. import ops
+from .. import init, ops
 from ..autograd import Tensor
 from ..course import student_implements
 from .dropout import Dropout
 from .layers import Linear
-from .module import Module
+from .module import Module, Parameter
 
 
 @student_implements("a08")
@@ -102,6 +102,12 @@ class MultiHeadAttention(Module):
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.q_proj, self.k_proj, self.v_proj, self.out_proj = (
             Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype) for _ in range(4))
+        for projection in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+            # Xavier-uniform weights and zero biases, as PyTorch's MultiheadAttention: Linear's
+            # Kaiming start, meant for ReLU, makes the first attention weights needlessly peaked.
+            projection.weight = Parameter(init.xavier_uniform(embed_dim, embed_dim, device=device, dtype=dtype))
+            if bias:
+                projection.bias = Parameter(init.zeros(1, embed_dim, device=device, dtype=dtype))
         self.dropout = Dropout(dropout)
 
     def mask(self, query, key, attn_mask=None, key_padding_mask=None, is_causal=False):

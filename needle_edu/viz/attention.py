@@ -12,7 +12,7 @@ def plot_attention_maps(weights, tokens, title="attention weights", layer_names=
     """
     layers = [np.asarray(w)[0] if np.ndim(w) == 4 else np.asarray(w) for w in weights]
     heads = layers[0].shape[0]
-    fig = Figure(figsize=(2.4 * heads + 0.6, 2.5 * len(layers) + 0.5), layout="constrained")
+    fig = Figure(figsize=(3.4 * heads + 0.8, 3.4 * len(layers) + 0.5), layout="constrained")
     axes = fig.subplots(len(layers), heads, squeeze=False)
     labels = [repr(t)[1:-1] if len(str(t)) == 1 else str(t) for t in tokens]
     for i, layer in enumerate(layers):
@@ -20,8 +20,8 @@ def plot_attention_maps(weights, tokens, title="attention weights", layer_names=
             ax = axes[i, h]
             image = ax.imshow(layer[h], cmap="viridis", vmin=0, vmax=1)
             ax.set_title(f"{layer_names[i] if layer_names else f'layer {i + 1}'}, head {h + 1}", fontsize=9)
-            ax.set_xticks(range(len(labels)), labels, fontsize=7, family="monospace")
-            ax.set_yticks(range(len(labels)), labels, fontsize=7, family="monospace")
+            ax.set_xticks(range(len(labels)), labels, fontsize=6, family="monospace")
+            ax.set_yticks(range(len(labels)), labels, fontsize=6, family="monospace")
     fig.colorbar(image, ax=axes, shrink=0.6, label="weight")
     fig.suptitle(f"{title} (rows: queries, columns: keys)")
     return fig
