@@ -264,8 +264,8 @@ def make_add_kernel(dtype_name):
     @cuda.jit
     def add(a, b, out):
         start, step = cuda.grid(1), cuda.gridsize(1)
-        for i in range(start, out.size, step):
-            out[i] = a[i] + b[i]
+        for k in range(start, out.size, step):
+            out[k] = a[k] + b[k]
 
     return add
     # END SOLUTION

@@ -54,10 +54,10 @@ def flip_view(shape, strides, offset, axes):
     """The view reversed along ``axes``: start at the last element there and step backwards."""
     # BEGIN SOLUTION a06
     flipped = list(strides)
-    for axis in axes:
-        if shape[axis] > 0:
-            offset += (shape[axis] - 1) * flipped[axis]
-        flipped[axis] = -flipped[axis]
+    for k in axes:
+        if shape[k] > 0:
+            offset += (shape[k] - 1) * flipped[k]
+        flipped[k] = -flipped[k]
     return tuple(shape), tuple(flipped), offset
     # END SOLUTION
 
@@ -68,20 +68,20 @@ def index_view(shape, strides, offset, index):
     where a new size-1 axis goes. Ints drop their axis; slices may step, also backwards."""
     # BEGIN SOLUTION a06
     new_shape, new_strides, axis = [], [], 0
-    for item in index:
-        if item is None:
+    for key in index:
+        if key is None:
             new_shape.append(1)
             new_strides.append(0)
             continue
-        if isinstance(item, slice):
-            start, stop, step = item.indices(shape[axis])
+        if isinstance(key, slice):
+            start, stop, step = key.indices(shape[axis])
             length = len(range(start, stop, step))
             if length:
                 offset += start * strides[axis]
             new_shape.append(length)
             new_strides.append(strides[axis] * step)
         else:
-            offset += (item % shape[axis]) * strides[axis]
+            offset += (key % shape[axis]) * strides[axis]
         axis += 1
     return tuple(new_shape), tuple(new_strides), offset
     # END SOLUTION
