@@ -67,12 +67,12 @@ def train_epoch(model, batches, bptt, optimizer, clip=None, device=None, dtype="
             break
         x, y = get_batch(batches, i, bptt, device=device, dtype=dtype)
         logits, state = model(x, detach_state(state))
-        loss = loss_fn(logits, y)
-        optimizer.zero_grad()
+        loss = loss_fn(logits, y)  # the mean over the window's L * B targets
+        optimizer.zero_grad()  # this window's gradients only
         loss.backward()
         if clip is not None:
-            clip_grad_norm(model.parameters(), clip)
-        optimizer.step()
+            clip_grad_norm(model.parameters(), clip)  # one joint norm for all weights
+        optimizer.step()  # with the clipped gradients
         total += loss.item() * y.shape[0]
         tokens += y.shape[0]
     return total / tokens

@@ -123,7 +123,7 @@ def run_layers(cells, X, states):
     finals = []
     for cell, state in zip(cells, states):
         outputs = []
-        for x in inputs:
+        for x in inputs:  # one time step after another
             state = cell(x, state)
             outputs.append(state[0] if isinstance(state, tuple) else state)
         finals.append(state)

@@ -74,11 +74,11 @@ def lstm_gates(model, corpus, text, units=16):
         embedded = model.embedding(Tensor(ids.reshape(-1, 1).astype(np.float32), device=device, dtype=dtype,
                                           requires_grad=False))
         for t in range(len(ids)):
-            x = embedded[t]
+            step_input = embedded[t]
             h_before = np.zeros((1, hidden)) if state is None else state[0].numpy()
-            gates = np.concatenate([x.numpy(), h_before], axis=1) @ weight + bias
+            gates = np.concatenate([step_input.numpy(), h_before], axis=1) @ weight + bias
             sigmoid = 1 / (1 + np.exp(-gates[0]))
-            state = cell(x, state)
+            state = cell(step_input, state)
             for name, k in (("input", 0), ("forget", 1), ("output", 3)):
                 found[name].append(sigmoid[k * hidden:k * hidden + units])
             found["c"].append(state[1].numpy()[0, :units])
