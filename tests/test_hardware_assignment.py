@@ -232,3 +232,24 @@ def test_the_notebook_is_valid_nbgrader_source():
     assert "%%cpu_kernel compact" in code and "%%cpu_kernel matmul_naive matmul_tiled ewise_add" in code
     assert "needle_edu.cpu_kernel.install(compact=compact)" in code
     assert os.environ.get("NEEDLE_EDU_QUICK") == "1"  # conftest: the course's tests run quick mode
+
+
+def test_the_strides_picture_numbers_each_cell_by_the_element_it_reads():
+    from needle_edu.viz.strides import plot_strides, view_offsets
+
+    buffer = np.arange(12)
+    for shape, strides, offset in [((3, 4), (4, 1), 0), ((4, 3), (1, 4), 0), ((3, 4), (4, -1), 3), ((2, 2), (4, 2), 4)]:
+        expected = np.lib.stride_tricks.as_strided(buffer[offset:], shape, [s * 8 for s in strides])
+        np.testing.assert_array_equal(view_offsets(shape, strides, offset), expected)
+    fig = plot_strides(12, [("flip", (3, 4), (4, -1), 3)])
+    assert [t.get_text() for t in fig.axes[1].texts][:4] == ["3", "2", "1", "0"]
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_the_thread_map_colors_elements_by_block():
+    from needle_edu.viz.gpu import plot_thread_map
+
+    owners = np.arange(20) % 8  # two blocks of 4 threads, grid-stride over 20 elements
+    fig = plot_thread_map(owners, threads_per_block=4)
+    np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array()[0], owners // 4)
+    fig.savefig(io.BytesIO(), format="png")
