@@ -183,6 +183,8 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
                                      "book/lecture15_training_large_models",
                                      "book/lecture23_model_deployment",
                                      "book/lecture10_convolutional_networks",
+                                     "book/lecture11_hardware_acceleration", "book/lecture12_gpu_acceleration",
+                                     "book/lecture13_implementing_ndarray",
                                      "book/lecture14_implementing_convolutions",
                                      "book/lecture18_sequence_modeling", "book/lecture19_implementing_rnns",
                                      "book/lecture20_transformers_and_attention",
