@@ -253,3 +253,59 @@ def test_the_thread_map_colors_elements_by_block():
     fig = plot_thread_map(owners, threads_per_block=4)
     np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array()[0], owners // 4)
     fig.savefig(io.BytesIO(), format="png")
+
+
+# ------------------------------------------------------------------ a submission without C++
+
+CHEAT = '''
+from needle_edu.backend_ndarray import NDArray, cpu
+
+devices_own = cpu().module.compact
+
+
+def compact(a, out, shape, strides, offset):
+    """No C++: the cpu device's own compact does the work."""
+    source, result = NDArray(a, device="cpu"), NDArray.make((out.size,), device="cpu")
+    devices_own(source._handle, result._handle, list(shape), list(strides), offset)
+    out[:] = result.numpy()
+'''
+
+
+def _recorded_checks(cell):
+    return sum(1 for o in cell.outputs if "application/vnd.needle-edu.check+json" in o.get("data", {}))
+
+
+def _run_cheat(prelude, tmp_path):
+    """The notebook's Part 1 and its compact tests, with a compact that calls the device's own
+    kernel in place of the C++ cell; the test cells' recorded checks, as grading counts them."""
+    import nbclient
+    import nbformat
+
+    source = read_source(NOTEBOOK)
+    code = [c for c in source.cells if c.cell_type == "code"]
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(code)}
+    cells = [prelude, code[0].source, code[by_id["stride_rules"]].source, code[by_id["stride_rules"] + 1].source,
+             CHEAT, code[by_id["cpp_compact"] + 1].source,  # the install cell, as a student runs it
+             code[by_id["test_compact_visible"]].source, code[by_id["test_compact_hidden"]].source]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(notebook, kernel_name="python3", timeout=300, allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return [_recorded_checks(c) for c in notebook.cells[-2:]], notebook
+
+
+@pytest.mark.slow
+def test_calling_the_devices_own_compact_scores_nothing_in_the_a06_build(tmp_path):
+    from autograder.course import Course
+    from autograder.release import student_build
+
+    real = Course()
+    student_build.build(real.library, "a06", real.notebook_names(), tmp_path / "build")
+    isolate = (f"from autograder.grading.student_kernel import isolate\nisolate({str(tmp_path / 'build')!r})\n"
+               f"import needle_edu\nassert needle_edu.__file__.startswith({str(tmp_path / 'build')!r})")
+    recorded, notebook = _run_cheat(isolate, tmp_path)
+    assert recorded == [0, 0], recorded  # both test cells raised before any check: 0 points
+    errors = [o for o in notebook.cells[-1].outputs if o.output_type == "error"]
+    assert errors and errors[0].ename == "NotImplementedError" and "a06_hardware_acceleration" in errors[0].evalue
+    # The same cheat with the instructor's library would pass: the student build is what stops it.
+    recorded, _ = _run_cheat("import needle_edu", tmp_path)
+    assert recorded[0] == 3 and recorded[1] > 5, recorded
