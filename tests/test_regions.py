@@ -157,7 +157,10 @@ def test_student_build_of_needle_edu_imports_in_the_student_kernel(assignment, t
         assert needle_edu.__file__.startswith({str(package)!r}), needle_edu.__file__
         assert _backend_cpu.__file__.startswith({str(package)!r}), _backend_cpu.__file__
         x = needle_edu.NDArray(numpy.ones((2, 3), dtype="float32"), device=needle_edu.cpu())
-        assert float((x @ x.permute((1, 0))).numpy()[0, 0]) == 3.0
+        try:
+            assert float((x @ x.permute((1, 0))).numpy()[0, 0]) == 3.0
+        except NotImplementedError as error:  # views and the cpu kernels are a06's to write
+            assert {assignment!r} == "a06_hardware_acceleration" and {assignment!r} in str(error), error
         ''')], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert result.returncode == 0, result.stderr
 
