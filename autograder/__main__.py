@@ -3,4 +3,5 @@ import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a Dask LocalCluster's worker processes import this main module
+    sys.exit(main())

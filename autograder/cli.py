@@ -49,7 +49,7 @@ def cmd_collect(course, args):
 
 def cmd_grade(course, args):
     assignment = course.assignment(args.assignment)
-    outcomes = pipeline.grade(course, assignment, args.student)
+    outcomes = pipeline.grade(course, assignment, args.student, cluster=args.scheduler or args.cluster)
     print(pipeline.table(nbgrader_driver.grades(course, assignment), outcomes, assignment))
     failed = [o.student for o in outcomes if not o.ok]
     if failed:
@@ -164,6 +164,12 @@ def parser():
     grade = command("grade", cmd_grade, "autograde each submission in its own nbgrader process and print "
                     "the grade table; exit 1 if any submission could not be graded", "one")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on this Dask scheduler's workers, one task per submission (they need the "
+                       "repository and the course root at the same paths; see autograder/README.md)")
+    where.add_argument("--cluster", choices=["local"],
+                       help="grade on a Dask LocalCluster of --jobs worker processes on this machine")
     feedback = command("feedback", cmd_feedback, "HTML feedback without hidden tests -> feedback/", "one")
     feedback.add_argument("--student", help="only this student")
     command("export", cmd_export, "write every grade to a CSV file, atomically").add_argument(

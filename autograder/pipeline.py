@@ -73,18 +73,28 @@ def submitted_students(course, assignment):
     return sorted(p.parent.name for p in (course.root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
-def grade(course, assignment, students=None, report=print):
+def grade(course, assignment, students=None, report=print, cluster=None):
     """Autograde each submission in the sandbox, ``course.jobs`` at once; one failure never stops the others.
 
-    Refuses (CourseError) when the machine cannot sandbox, unless ``course.sandboxed`` is False.
+    ``cluster``: None grades on this machine's threads; ``"local"`` on a Dask LocalCluster of
+    ``course.jobs`` worker processes; ``tcp://HOST:PORT`` on that Dask scheduler's workers. Refuses
+    (CourseError) where student code cannot be sandboxed, unless ``course.sandboxed`` is False.
     """
     if not course.student_build(assignment).exists():
         raise CourseError(f"no student build of {assignment}: release it first")
-    if course.sandboxed and (why := sandbox.unavailable()):
-        raise CourseError(f"refusing to run student code unsandboxed: {why}. Install bubblewrap "
-                          f"(make setup), or pass --unsandboxed to grade without a sandbox, at your own risk")
-    return batch.grade(course, assignment, students or submitted_students(course, assignment),
-                       course.sandboxed, report)
+    students = students or submitted_students(course, assignment)
+    if cluster is None:
+        if course.sandboxed and (why := sandbox.unavailable()):
+            raise CourseError(f"refusing to run student code unsandboxed: {why}. Install bubblewrap "
+                              f"(make setup), or pass --unsandboxed to grade without a sandbox, at your own risk")
+        return batch.grade(course, assignment, students, course.sandboxed, report)
+    from .grading.cluster import Cluster, ClusterError
+    try:
+        with Cluster(cluster, workers=course.jobs) as on:
+            on.check(course, assignment, course.sandboxed)
+            return batch.grade(course, assignment, students, course.sandboxed, report, runner=on.runner)
+    except (ClusterError, batch.Interrupted) as error:
+        raise CourseError(str(error)) from None
 
 
 def feedback(course, assignment, student=None):

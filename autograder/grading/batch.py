@@ -1,10 +1,10 @@
 """Grading a batch of submissions in parallel: workers run nbgrader, the main thread alone writes grades.
 
-Each submission is staged in ``grading/<assignment>/<student>/`` (a repaired copy and a throwaway
-gradebook), autograded by its own nbgrader process in the sandbox, then judged by :mod:`.verdict`.
+Each submission is staged in ``grading/<assignment>/<student>/`` (a repaired copy, a throwaway
+gradebook, nbgrader's output), autograded by its own nbgrader process in the sandbox, on a thread
+here or as a task on a cluster (:mod:`.cluster`), then judged here by :mod:`.verdict`.
 """
 import json
-import queue
 import shutil
 import tempfile
 import time
@@ -21,6 +21,10 @@ from .student_kernel import BUILD_VARIABLE
 GRACE = 120  # seconds past the budget before the worker's nbgrader process is killed
 
 
+class Interrupted(RuntimeError):
+    """Grading stopped before every submission came back (the cluster went away); the message says why."""
+
+
 @dataclass
 class Staged:
     """What a worker hands back to the main thread."""
@@ -30,6 +34,7 @@ class Staged:
     zero: str = ""
     run: nbgrader_driver.Run = None
     seconds: float = 0.0
+    where: str = ""  # the cluster worker and attempt that graded it; "" for this machine's threads
 
 
 def _events(workspace):
@@ -48,15 +53,19 @@ def _events(workspace):
     return notes
 
 
-def _work(course, assignment, student, slots, snapshot, sandboxed):
+def work(course, assignment, student, workspace, snapshot, sandboxed, env=None):
+    """Stage and autograde one submission in ``workspace``, on any machine that sees the course root.
+
+    It writes nothing outside ``workspace`` (nbgrader's autograded notebooks included); ``env``:
+    variables for nbgrader and the kernel beyond this process's own.
+    """
     start = time.monotonic()
-    staged = _stage(course, assignment, student, slots, snapshot, sandboxed)
+    staged = _stage(course, assignment, student, Path(workspace), snapshot, sandboxed, env or {})
     staged.seconds = time.monotonic() - start
     return staged
 
 
-def _stage(course, assignment, student, slots, snapshot, sandboxed):
-    workspace = course.root / "grading" / assignment / student
+def _stage(course, assignment, student, workspace, snapshot, sandboxed, env):
     shutil.rmtree(workspace, ignore_errors=True)
     staged = workspace / "submitted" / student / assignment
     shutil.copytree(course.folder("submitted", assignment, student), staged)
@@ -65,24 +74,35 @@ def _stage(course, assignment, student, slots, snapshot, sandboxed):
     except preflight.Ungradable as error:
         return Staged(student, workspace, zero=str(error))
     shutil.copyfile(snapshot, workspace / "gradebook.db")
-    slot = slots.get()
-    ipc = Path(tempfile.mkdtemp(prefix="ng", dir="/tmp"))  # short: socket paths have a length limit
-    try:
-        env = {BUILD_VARIABLE: str(course.student_build(assignment)),
-               "NEEDLE_EDU_GRADING_EVENTS": str(workspace / "events.jsonl")}
-        options = [f"--CourseDirectory.submitted_directory={staged.parent.parent.relative_to(course.root)}",
-                   f"--CourseDirectory.db_url={gradebook.url(workspace / 'gradebook.db')}",
-                   f"--SurvivingExecute.budget={course.submission_budget}"]
-        if sandboxed:
-            env["NEEDLE_EDU_SANDBOX"] = sandbox.settings(sandbox.UID_BASE + slot, ipc, course.limits)
-            options += [f"--Execute.kernel_name={SANDBOX_KERNEL_NAME}", "--KernelManager.transport=ipc",
-                        f"--KernelManager.ip={ipc}/kernel"]
-        run = nbgrader_driver.autograde(course, assignment, student, options, env,
-                                        timeout=course.submission_budget + GRACE)
-    finally:
-        slots.put(slot)
-        shutil.rmtree(ipc, ignore_errors=True)
+    with sandbox.slot() as (slot, lock):
+        ipc = Path(tempfile.mkdtemp(prefix="ng", dir="/tmp"))  # short: socket paths have a length limit
+        try:
+            env = {**env, BUILD_VARIABLE: str(course.student_build(assignment)),
+                   "NEEDLE_EDU_GRADING_EVENTS": str(workspace / "events.jsonl")}
+            relative = workspace.relative_to(course.root)
+            options = [f"--CourseDirectory.submitted_directory={relative / 'submitted'}",
+                       f"--CourseDirectory.autograded_directory={relative / 'autograded'}",
+                       f"--CourseDirectory.db_url={gradebook.url(workspace / 'gradebook.db')}",
+                       f"--SurvivingExecute.budget={course.submission_budget}"]
+            if sandboxed:
+                env["NEEDLE_EDU_SANDBOX"] = sandbox.settings(sandbox.UID_BASE + slot, ipc, course.limits)
+                options += [f"--Execute.kernel_name={SANDBOX_KERNEL_NAME}", "--KernelManager.transport=ipc",
+                            f"--KernelManager.ip={ipc}/kernel"]
+            run = nbgrader_driver.autograde(course, assignment, student, options, env,
+                                            timeout=course.submission_budget + GRACE, pass_fds=(lock,))
+        finally:
+            shutil.rmtree(ipc, ignore_errors=True)
     return Staged(student, workspace, notes + _events(workspace), run=run)
+
+
+def _adopt(course, assignment, staged):
+    """Move the staged autograded notebooks to autograded/<student>/<assignment>/, where feedback reads them."""
+    target = course.folder("autograded", assignment, staged.student)
+    shutil.rmtree(target, ignore_errors=True)
+    source = staged.workspace / "autograded" / staged.student / assignment
+    if source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
 
 
 def _verdicts(course, assignment, student):
@@ -115,6 +135,10 @@ def _judge(course, assignment, staged):
         log.write_text(f"[course tool] zero: {staged.zero}\n")
         return outcomes.Outcome(staged.student, "zero", seconds, staged.zero, str(log), student_reason=staged.zero)
     nbgrader_driver.write_log(log, staged.run)
+    if staged.where:
+        with log.open("a") as file:
+            file.write(f"[course tool] graded on {staged.where}\n")
+    _adopt(course, assignment, staged)
     if not staged.run.ok:
         gradebook.forget(course, assignment, staged.student)
         return outcomes.Outcome(staged.student, "ungraded", seconds, staged.run.reason(), str(log))
@@ -125,22 +149,31 @@ def _judge(course, assignment, staged):
                             student_reason="; ".join(staged.notes + told))
 
 
-def grade(course, assignment, students, sandboxed, report=print):
-    """Grade ``students`` on ``course.jobs`` workers; one Outcome each, in the order given."""
+def on_threads(course, assignment, students, snapshot, sandboxed):
+    """Stage and autograde on ``course.jobs`` threads here; yield ``(student, future)`` as each finishes."""
+    with ThreadPoolExecutor(max_workers=course.jobs) as pool:
+        started = {pool.submit(work, course, assignment, s, course.root / "grading" / assignment / s,
+                               snapshot, sandboxed): s for s in students}
+        for future in as_completed(started):
+            yield started[future], future
+
+
+def grade(course, assignment, students, sandboxed, report=print, runner=on_threads):
+    """Grade ``students``; one Outcome each, in the order given.
+
+    ``runner(course, assignment, students, snapshot, sandboxed)`` stages and autogrades them (this
+    machine's threads, or a cluster: :mod:`.cluster`) and yields ``(student, future)`` as each
+    finishes; this thread alone judges and writes grades. A runner that raises Interrupted leaves
+    the grades of the submissions that finished, and the others ungraded.
+    """
     for student in students:  # a grade that is not redone now must not look current
         gradebook.forget(course, assignment, student)
-    work = course.root / "grading" / assignment
-    work.mkdir(parents=True, exist_ok=True)
-    snapshot = gradebook.snapshot(course, work / "gradebook-snapshot.db")
-    slots = queue.Queue()
-    for slot in range(course.jobs):
-        slots.put(slot)
-    results = {}
-    with ThreadPoolExecutor(max_workers=course.jobs) as pool:
-        started = {pool.submit(_work, course, assignment, s, slots, snapshot, sandboxed): (s, time.monotonic())
-                   for s in students}
-        for future in as_completed(started):
-            student, start = started[future]
+    work_folder = course.root / "grading" / assignment
+    work_folder.mkdir(parents=True, exist_ok=True)
+    snapshot = gradebook.snapshot(course, work_folder / "gradebook-snapshot.db")
+    results, start = {}, time.monotonic()
+    try:
+        for student, future in runner(course, assignment, students, snapshot, sandboxed):
             try:
                 outcome = _judge(course, assignment, future.result())
             except Exception as error:  # a bug or a broken course must not stop the other students
@@ -152,5 +185,12 @@ def grade(course, assignment, students, sandboxed, report=print):
             status = {"graded": "graded", "zero": "ZERO"}.get(outcome.status, "FAILED")
             detail = f": {outcome.reason}" if outcome.reason else ""
             report(f"  {assignment} {student:<12} {status}{detail} [{outcome.seconds:.1f} s]")
-    shutil.rmtree(work, ignore_errors=True)
+    except Interrupted as stop:
+        for student in students:
+            if student not in results:
+                outcomes.save(course, assignment, outcomes.Outcome(student, "ungraded", 0.0, f"not graded: {stop}"))
+        raise Interrupted(f"{stop}; the gradebook holds the {len(results)} of {len(students)} submissions that "
+                          f"finished, grade the others again") from None
+    finally:
+        shutil.rmtree(work_folder, ignore_errors=True)
     return [results[s] for s in students]

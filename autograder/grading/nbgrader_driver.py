@@ -3,6 +3,7 @@
 A student's autograde is one subprocess with a wall-clock limit, so an nbgrader crash costs
 that student only; grades are read here and written by :mod:`.gradebook`.
 """
+import ctypes
 import os
 import signal
 import subprocess
@@ -16,6 +17,14 @@ from .gradebook import opened, url
 
 
 CONFIG_ERROR = "Exception while loading config file"  # nbgrader then goes on with its defaults
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before any fork
+
+
+def _die_with_parent():
+    """In the child, before nbgrader starts: SIGKILL it when the thread that started it dies (a killed
+    worker), so no autograde outlives its grader; its sandboxed kernel dies with it (bwrap --die-with-parent)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -41,8 +50,10 @@ class Run:
         return (telling or lines or [f"exit status {self.returncode}"])[-1][:300]
 
 
-def nbgrader(course, *arguments, env=None, timeout=None):
-    """``nbgrader <arguments>`` on ``course``; it and all it started are killed past ``timeout`` seconds."""
+def nbgrader(course, *arguments, env=None, timeout=None, pass_fds=()):
+    """``nbgrader <arguments>`` on ``course``; it and all it started are killed past ``timeout`` seconds.
+
+    ``pass_fds``: descriptors it inherits (a sandbox slot's lock, held while it runs)."""
     command = [sys.executable, "-m", "nbgrader", *arguments,
                f"--CourseDirectory.root={course.root}", f"--Execute.timeout={course.cell_timeout}"]
     # nbgrader runs the environment's `alembic` script, so its bin/ goes on PATH
@@ -51,7 +62,8 @@ def nbgrader(course, *arguments, env=None, timeout=None):
                    **(env or {})}
     start = time.monotonic()
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True, pass_fds=pass_fds,
+                               preexec_fn=_die_with_parent)
     try:
         output, _ = process.communicate(timeout=timeout)
         return Run(process.returncode, output, time.monotonic() - start)
@@ -83,10 +95,10 @@ def generate_assignment(course, assignment):
     return nbgrader(course, "generate_assignment", assignment, "--force")
 
 
-def autograde(course, assignment, student, options=(), env=None, timeout=None):
+def autograde(course, assignment, student, options=(), env=None, timeout=None, pass_fds=()):
     """Autograde one submission with extra nbgrader ``options`` (its staging, gradebook, kernel)."""
     return nbgrader(course, "autograde", assignment, f"--student={student}", "--force", *options,
-                    env=env, timeout=timeout)
+                    env=env, timeout=timeout, pass_fds=pass_fds)
 
 
 def generate_feedback(course, assignment, student=None):

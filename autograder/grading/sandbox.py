@@ -6,10 +6,12 @@ submission folder with a private temp folder in it, and its own ipc folder; no n
 course root, no repository. ``sandbox_init.py`` runs first inside: it reaps zombie children and
 makes a kernel that asks to stop from a cell stop in that cell.
 """
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +27,7 @@ INSIDE_VENV, INSIDE_BUILD = f"{INSIDE}/venv", f"{INSIDE}/build"
 SUBMISSION, SUBMISSION_IN = "/submission", "/submission.in"
 TEMP = f"{SUBMISSION}/.tmp"  # the kernel's private temp folder, inside the size-limited scratch
 UID_BASE = 61000  # worker slot i runs as uid UID_BASE + i, so process limits are per worker
+SLOTS, SLOT_COUNT = Path(f"/tmp/needle-edu-slots-{os.getuid()}"), 1024  # slot i: SLOTS/i.lock locked
 SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")  # the host's, bound read-only
 PASSED_ENV = ("NUMBA_", "OMP_", "OPENBLAS_", "MKL_", "NEEDLE_EDU_")
 GiB, MiB = 2**30, 2**20
@@ -130,6 +133,29 @@ def command(kernel_arguments, *, workdir, build, ipc_dir, uid, limits=Limits(), 
     copy = f'cp -R {SUBMISSION_IN}/. {SUBMISSION}/ 2>/dev/null; mkdir -p {TEMP}; exec "$@"'
     return ["prlimit", *limit, "--", *wrap, "sh", "-c", copy, "sh", _python(), INSIDE_INIT, INSIDE_KERNEL,
             *kernel_arguments]
+
+
+@contextmanager
+def slot():
+    """A worker slot no other grading on this machine holds: ``(number, fd)``.
+
+    The slot is an flock on ``SLOTS/<number>.lock``; a process that inherits ``fd`` keeps it taken,
+    so a grader's kernel left running by a killed worker never shares its uid with the next one.
+    """
+    SLOTS.mkdir(mode=0o700, exist_ok=True)
+    for number in range(SLOT_COUNT):
+        fd = os.open(SLOTS / f"{number}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield number, fd
+        finally:
+            os.close(fd)
+        return
+    raise RuntimeError(f"all {SLOT_COUNT} grading slots in {SLOTS} are taken")
 
 
 @lru_cache(maxsize=None)
