@@ -5,7 +5,10 @@ blocks, and ``backend_numpy``'s docstring is the protocol. Without a GPU, numba'
 simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is first imported) runs the very same
 kernels in Python, one thread block at a time and slowly: the launch configurations
 below then shrink to a single small block, and every loop strides over the whole grid,
-so the same code is correct for any grid size.
+so the same code is correct for any grid size. Threads of a block that share memory
+wait for each other at a barrier before reading what the others wrote:
+
+    cuda.syncthreads()
 """
 import functools
 import math
