@@ -13,7 +13,9 @@ formgrader in their own lab (``jupyter lab`` from the repository root).
 import argparse
 import json
 import os
+import shutil
 import site
+import stat
 import subprocess
 import sys
 import venv
@@ -28,6 +30,7 @@ SERVER_EXTENSIONS = {"nbgrader.server_extensions.formgrader": False,
                      "nbgrader.server_extensions.assignment_list": True,
                      "nbgrader.server_extensions.validate_assignment": True}
 CELL_TIMEOUT = 120  # seconds a cell may run under Validate, as in grading
+COURSE_ID = "needle-edu"
 
 
 def student_environment(folder):
@@ -45,6 +48,22 @@ def student_environment(folder):
     return python
 
 
+def release_to_exchange(releases, exchange):
+    """Put every release folder in ``releases`` into nbgrader's exchange at ``exchange`` as released
+    to the course (what ``nbgrader release_assignment`` does on a course server); return it."""
+    exchange = Path(exchange)
+    outbound, inbound = exchange / COURSE_ID / "outbound", exchange / COURSE_ID / "inbound"
+    for folder in (outbound, inbound, exchange / COURSE_ID / "feedback"):
+        folder.mkdir(parents=True, exist_ok=True)
+    exchange.chmod(0o777)
+    inbound.chmod(0o733 | stat.S_ISVTX)  # students may hand in, not read each other's work
+    for release in sorted(Path(releases).iterdir()):
+        if release.is_dir() and list(release.glob("*.ipynb")):
+            shutil.rmtree(outbound / release.name, ignore_errors=True)
+            shutil.copytree(release, outbound / release.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return exchange
+
+
 def lab_settings(root, releases):
     """Write the lab's Jupyter folders under ``root``; return the environment variables that use them."""
     root, releases = Path(root).resolve(), Path(releases).resolve()
@@ -57,9 +76,14 @@ def lab_settings(root, releases):
          "MultiKernelManager": {"default_kernel_name": NAME}}, indent=1) + "\n")
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {plugin: True for plugin in INSTRUCTOR_PLUGINS}}, indent=1) + "\n")
+    exchange, home = release_to_exchange(releases, root / "exchange"), root / "home"
+    home.mkdir(exist_ok=True)
     (config / "nbgrader_config.py").write_text(
-        "# The student lab's nbgrader: Validate runs each cell for at most as long as grading does.\n"
-        f"c = get_config()  # noqa: F821\nc.Execute.timeout = {CELL_TIMEOUT}\n")
+        "# The student lab's nbgrader: Validate runs each cell for at most as long as grading does;\n"
+        "# the Assignments tab fetches from and submits to the lab's exchange.\n"
+        f"c = get_config()  # noqa: F821\nc.Execute.timeout = {CELL_TIMEOUT}\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\nc.Exchange.root = {str(exchange)!r}\n"
+        f"c.Exchange.assignment_dir = {str(home)!r}\n")
     python = student_environment(root / "env")
     assignment = next((p for p in sorted(releases.iterdir()) if (p / "needle_edu").is_dir()), None)
     if assignment is None:
@@ -71,9 +95,9 @@ def lab_settings(root, releases):
             "JUPYTER_PATH": str(kernels / "share" / "jupyter"), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
 
 
-def command(releases, port=None, extra=()):
-    """The ``jupyter lab`` command line serving ``releases``."""
-    line = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={Path(releases).resolve()}"]
+def command(home, port=None, extra=()):
+    """The ``jupyter lab`` command line serving the student's ``home`` folder."""
+    line = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={Path(home).resolve()}"]
     if port:
         line.append(f"--port={port}")
     if os.geteuid() == 0:
@@ -92,7 +116,7 @@ def main(argv=None):
     env.pop("PYTHONPATH", None)
     # Started from the lab's own folder: no nbgrader_config.py of the course is found there.
     os.chdir(root)
-    os.execve(sys.executable, command(releases, options.port, extra), env)
+    os.execve(sys.executable, command(root / "home", options.port, extra), env)
 
 
 if __name__ == "__main__":

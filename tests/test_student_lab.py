@@ -2,7 +2,8 @@
 
 A module-wide fixture releases the first assignment into a private course root, puts the
 completed example (the source's solutions pasted into the release) beside the blank notebook,
-and starts ``python -m autograder.student_lab`` on it. The browser test drives the lab as a
+starts ``python -m autograder.student_lab`` on it and fetches the assignment from the lab's
+exchange into the student's home folder, as the Assignments tab does. The browser test drives the lab as a
 student would (Run All, run a cell, Validate) with Debian's Chromium under Playwright, and
 finds the messages a student needs: the stub's install call, a failed check's values, the
 test cell that names the cell it needs, Validate's "Success!".
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -38,6 +40,20 @@ def get(port, path):
     separator = "&" if "?" in path else "?"
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}{separator}token={TOKEN}", timeout=20) as response:
         return response.status, response.read().decode()
+
+
+def post(port, path, **form):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}?token={TOKEN}",
+                                     data=urllib.parse.urlencode(form).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read().decode())
+
+
+def listed(port, assignment):
+    """The Assignments tab's entry for ``assignment``: its status and notebooks."""
+    reply = json.loads(get(port, "/assignments?course_id=needle-edu")[1])
+    assert reply["success"], reply
+    return [entry for entry in reply["value"] if entry["assignment_id"] == assignment]
 
 
 def course_tool(course, *args):
@@ -77,7 +93,10 @@ def lab(tmp_path_factory):
                     server.kill()
                     raise RuntimeError("the student lab did not start:\n" + server.stdout.read())
                 time.sleep(0.5)
-        yield port, assignment, release
+        before = listed(port, assignment)
+        # The student fetches the assignment, as the Assignments tab's Fetch button does.
+        post(port, "/assignments/fetch", course_id="needle-edu", assignment_id=assignment)
+        yield port, assignment, release, before, tmp / "lab"
     finally:
         server.terminate()
         try:
@@ -87,7 +106,7 @@ def lab(tmp_path_factory):
 
 
 def test_the_lab_offers_only_the_student_kernel_and_nbgrader_student_tools(lab):
-    port, assignment, _ = lab
+    port, assignment, *_ = lab
     specs = json.loads(get(port, "/api/kernelspecs")[1])
     assert specs["default"] == "needle-edu-student" and list(specs["kernelspecs"]) == ["needle-edu-student"]
     argv = specs["kernelspecs"]["needle-edu-student"]["spec"]["argv"]
@@ -105,6 +124,21 @@ def test_the_lab_offers_only_the_student_kernel_and_nbgrader_student_tools(lab):
     assert model["content"]["metadata"]["kernelspec"]["name"] == "needle-edu-student"
     source = "".join(cell["source"] for cell in model["content"]["cells"])
     assert "### BEGIN SOLUTION" not in source and "### BEGIN HIDDEN TESTS" not in source
+
+
+def test_the_assignments_tab_fetches_from_the_exchange_and_submits_to_it(lab):
+    port, assignment, release, before, root = lab
+    assert [entry["status"] for entry in before] == ["released"]  # listed before the fetch
+    fetched, = [entry for entry in listed(port, assignment) if entry["status"] == "fetched"]
+    assert fetched["path"] == assignment  # in the student's home, which the lab opens on
+    assert (root / "home" / assignment / f"{assignment}.ipynb").read_bytes() == \
+        (release / f"{assignment}.ipynb").read_bytes()
+    assert (root / "home" / assignment / "needle_edu").is_dir()  # the student build comes along
+    reply = post(port, "/assignments/submit", course_id="needle-edu", assignment_id=assignment)
+    assert "submitted" in {entry["status"] for entry in reply["value"]}, reply
+    handed_in, = (root / "exchange" / "needle-edu" / "inbound").iterdir()
+    assert handed_in.name.split("+")[1] == assignment  # student+assignment+time+random, as nbgrader names it
+    assert (handed_in / f"{assignment}.ipynb").exists()
 
 
 def test_make_lab_runs_the_student_lab_on_the_releases():
@@ -169,7 +203,7 @@ def test_a_student_runs_validates_and_reads_the_messages_in_chromium(lab, tmp_pa
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("no Chromium (make setup installs Debian's chromium)")
-    port, assignment, _ = lab
+    port, assignment, *_ = lab
     tag, screenshots = assignment[:3], tmp_path
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
