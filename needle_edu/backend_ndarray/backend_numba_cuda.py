@@ -5,10 +5,7 @@ blocks, and ``backend_numpy``'s docstring is the protocol. Without a GPU, numba'
 simulator (``NUMBA_ENABLE_CUDASIM=1`` before numba is first imported) runs the very same
 kernels in Python, one thread block at a time and slowly: the launch configurations
 below then shrink to a single small block, and every loop strides over the whole grid,
-so the same code is correct for any grid size. Threads of a block that share memory
-wait for each other at a barrier before reading what the others wrote:
-
-    cuda.syncthreads()
+so the same code is correct for any grid size.
 """
 import functools
 import math
@@ -323,12 +320,12 @@ def make_reduce_kernel(dtype_name):
             for r in range(t, reduce, cuda.blockDim.x):
                 acc = _combine(op, acc, a[row * reduce + r])
             partial[t] = acc
-            cuda.syncthreads()
+            cuda.syncthreads()  # every partial result is written
             half = cuda.blockDim.x // 2
             while half > 0:
                 if t < half:
                     partial[t] = _combine(op, partial[t], partial[t + half])
-                cuda.syncthreads()
+                cuda.syncthreads()  # this round is done
                 half //= 2
             if t == 0:
                 out[row] = partial[0]
@@ -396,10 +393,10 @@ def make_matmul_kernel(dtype_name):
                 a_tile[ty, tx] = a[(t * m + i) * n + k] if i < m and k < n else zero
                 k = k0 + ty
                 b_tile[ty, tx] = b[(t * n + k) * p + j] if k < n and j < p else zero
-                cuda.syncthreads()
+                cuda.syncthreads()  # both tiles are loaded
                 for kk in range(TILE):
                     acc += a_tile[ty, kk] * b_tile[kk, tx]
-                cuda.syncthreads()
+                cuda.syncthreads()  # both tiles are used up
             if i < m and j < p:
                 out[(t * m + i) * p + j] = acc
 
