@@ -186,6 +186,7 @@ def test_the_assignments_page_lists_the_nine_assignments(build):
                                      "book/lecture11_hardware_acceleration", "book/lecture12_gpu_acceleration",
                                      "book/lecture13_implementing_ndarray",
                                      "book/lecture14_implementing_convolutions",
+                                     "book/lecture16_generative_models", "book/lecture17_implementing_gans",
                                      "book/lecture18_sequence_modeling", "book/lecture19_implementing_rnns",
                                      "book/lecture20_transformers_and_attention",
                                      "book/lecture21_implementing_transformers"])
