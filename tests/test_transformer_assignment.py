@@ -155,4 +155,4 @@ def test_the_source_notebook_runs_and_the_transformer_learns(tmp_path):
     assert "quick mode" in printed  # conftest sets NEEDLE_EDU_QUICK: the short run, its own threshold
     found = float(re.search(r"validation perplexity, measured again: ([\d.]+)", printed).group(1))
     assert found <= 16.5, printed
-    assert images >= 5, images  # positional encoding, attention before and after, learning curves
+    assert images >= 4, images  # positional encoding, attention before and after, learning curves
