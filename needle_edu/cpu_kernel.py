@@ -60,7 +60,8 @@ _GLUE = {
                "{{ {name}(in(a), out(o), ints(shape), ints(strides), offset); }}",
     "matmul": "[](py::buffer a, py::buffer b, py::buffer o, idx_t m, idx_t n, idx_t p) "
               "{{ {name}(in(a), in(b), out(o), m, n, p); }}",
-    "ewise_add": "[](py::buffer a, py::buffer b, py::buffer o, idx_t size) {{ {name}(in(a), in(b), out(o), size); }}",
+    "ewise_add": "[](py::buffer a, py::buffer b, py::buffer o) {{ py::buffer_info info = o.request(true); "
+                 "{name}(in(a), in(b), static_cast<float*>(info.ptr), info.size); }}",
 }
 
 FLAGS = ["-O3", "-march=native", "-fopenmp"]  # the cell's file
@@ -141,7 +142,7 @@ def build(cell, names, defines=None):
         if not re.search(rf"\b{re.escape(name)}\s*\(", cell):
             raise CompileError(f"the cell defines no function {name}; write {_declaration(name)} {{ ... }}")
     flags = FLAGS + [f"-D{name}={value}" for name, value in sorted((defines or {}).items())]
-    key = "\0".join([cell, *names, *flags, *GLUE_FLAGS, sys.version])
+    key = "\0".join([cell, glue_source(names, ""), *flags, *GLUE_FLAGS, sys.version])
     module = f"_cpu_kernel_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
     folder = scratch_folder()
     target = folder / f"{module}{sysconfig.get_config_var('EXT_SUFFIX')}"
