@@ -268,3 +268,25 @@ def test_check_gradients_reports_a_wrong_gradient(device):
     x = tensor([1.0, 2.0, 3.0], dtype="float32", device=device)
     with pytest.raises(AssertionError, match=rf"input 0 \(float32, shape \(3,\), on {device.name}\): largest error"):
         check_gradients(lambda t: WrongSquare()(t), x, rtol=1e-3, atol=1e-3)
+
+
+def test_the_pieces_of_a_split_get_their_gradients_in_linear_time(monkeypatch):
+    """Each piece of split(x) used once (an RNN's time steps): x.grad holds each piece's gradient,
+    and summing the T one-hot tuple gradients costs O(T) adds, not O(T^2)."""
+    from needle_edu.backend_ndarray import backend_numpy
+
+    def adds_for(steps):
+        values = np.random.default_rng(steps).standard_normal((steps, 2, 3))
+        x = ndl.Tensor(values, device="numpy", dtype="float64")
+        loss = sum((piece * float(t + 1)).sum() for t, piece in enumerate(ops.split(x, axis=0)))
+        calls = []
+        real_add = backend_numpy.ewise_add
+        monkeypatch.setattr(backend_numpy, "ewise_add", lambda *a: calls.append(1) or real_add(*a))
+        loss.backward()
+        monkeypatch.setattr(backend_numpy, "ewise_add", real_add)
+        expected = np.broadcast_to(np.arange(1, steps + 1, dtype="float64")[:, None, None], values.shape)
+        np.testing.assert_array_equal(x.grad.numpy(), expected)
+        return len(calls)
+
+    small, large = adds_for(16), adds_for(64)
+    assert large <= 4 * small + 8, f"{small} adds for 16 pieces but {large} for 64: more than linear"

@@ -4,7 +4,7 @@ A TensorTuple is one node of the graph, so the gradient of a tuple is a tuple of
 """
 import numbers
 
-from ..autograd import TensorOp, TensorTupleOp, zeros_like
+from ..autograd import TensorOp, TensorTuple, TensorTupleOp, is_grad_enabled, zeros_like
 from ..backend_ndarray import empty
 from ..backend_ndarray.ndarray import normalize_axes
 from .ops_shape import getitem
@@ -44,8 +44,9 @@ class TupleGetItem(TensorOp):
         for i, x in enumerate(arrays):
             if i != index and x.shape not in zeros:
                 zeros[x.shape] = zeros_like(x)
-                zeros[x.shape].known_zero = True  # tuple_add skips it
-        return make_tuple(*[out_grad if i == index else zeros[x.shape] for i, x in enumerate(arrays)])
+        grads = make_tuple(*[out_grad if i == index else zeros[x.shape] for i, x in enumerate(arrays)])
+        grads.nonzero = {index}  # the entries that are not zeros, for tuple_add
+        return grads
 
 
 def tuple_get_item(tensors, index):
@@ -69,21 +70,20 @@ class TupleAdd(TensorTupleOp):
 
 
 def tuple_add(a, b):
-    """a + b entry by entry. Two tuples packed by make_tuple (as TupleGetItem's gradients are) are
-    added as their entries, skipping the known zeros: the T one-hot gradients of a tensor split
-    into T pieces (an RNN's time steps) then sum in O(T) adds instead of O(T^2)."""
-    if isinstance(a.op, MakeTensorTuple) and isinstance(b.op, MakeTensorTuple):
-        TupleAdd().check_inputs(a.cached_data, b.cached_data)
-        return make_tuple(*[_add(x, y) for x, y in zip(a.inputs, b.inputs)])
-    return TupleAdd()(a, b)
-
-
-def _add(x, y):
-    if getattr(y, "known_zero", False):
-        return x
-    if getattr(x, "known_zero", False):
-        return y
-    return x + y
+    """a + b entry by entry. A backward pass (no graph recorded) adds only the entries that are
+    not zeros, when both tuples know them (``nonzero``, as TupleGetItem's gradients do): the T
+    one-hot gradients of a tensor split into T pieces (an RNN's time steps) then sum in O(T)
+    adds instead of O(T^2)."""
+    a_nonzero, b_nonzero = getattr(a, "nonzero", None), getattr(b, "nonzero", None)
+    if a_nonzero is None or b_nonzero is None or is_grad_enabled():
+        return TupleAdd()(a, b)
+    TupleAdd().check_inputs(a.cached_data, b.cached_data)
+    arrays = list(a.cached_data)
+    for i in b_nonzero:
+        arrays[i] = arrays[i] + b.cached_data[i] if i in a_nonzero else b.cached_data[i]
+    total = TensorTuple.make_const(tuple(arrays))
+    total.nonzero = a_nonzero | b_nonzero
+    return total
 
 
 def _check_shapes(op, arrays, concat_axis=None):
