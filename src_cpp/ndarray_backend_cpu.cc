@@ -812,9 +812,14 @@ void scalar_binary(const char* fn, const Array& a, double val, Array& out) {
     const T* x = a.data<T>();
     const T y = T(val);
     T* z = out.data<T>();
+    // x ** 2 (Adam's squared gradients) as x * x: the same correctly rounded result, no pow call.
+    const bool square = std::is_same_v<Op, Power> && y == T(2);
     parallel_chunks(out.size(), 1, [=](idx_t lo, idx_t hi) {
-      scalar_loop<Op>(x + lo, y, z + lo, hi - lo);
-    }, parallel_min<Op>);
+      if (square)
+        binary_loop<Mul>(x + lo, x + lo, z + lo, hi - lo);
+      else
+        scalar_loop<Op>(x + lo, y, z + lo, hi - lo);
+    }, square ? kParallelMin : parallel_min<Op>);
   });
 }
 

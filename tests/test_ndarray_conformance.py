@@ -323,6 +323,13 @@ def test_exp_and_tanh_at_their_edges_follow_numpy(device, dtype):
             np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps, atol=0, err_msg=op)
 
 
+def test_squaring_follows_numpy_exactly(device, dtype):
+    """x ** 2 (Adam's squared gradients; the cpu device multiplies instead of calling pow)."""
+    values = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-30, -3.5, 1e20, 1e200, 7.25], dtype)
+    with np.errstate(all="ignore"):
+        np.testing.assert_array_equal((ndl.NDArray(values, device=device) ** 2).numpy(), values ** 2)
+
+
 def test_float32_tanh_is_within_two_units_in_the_last_place(device):
     """numpy's own float32 tanh is off by up to 1.4 ulp, numba's by 2; the cpu device rounds correctly."""
     values = np.random.default_rng(0).standard_normal(20000) * np.repeat([1e-6, 0.05, 0.5, 3.0], 5000)
