@@ -4,6 +4,7 @@ Each submission is staged in ``grading/<assignment>/<student>/`` (a repaired cop
 gradebook, nbgrader's output), autograded by its own nbgrader process in the sandbox, on a thread
 here or as a task on a cluster (:mod:`.cluster`), then judged here by :mod:`.verdict`.
 """
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -74,6 +75,9 @@ def _stage(course, assignment, student, workspace, snapshot, sandboxed, env):
     except preflight.Ungradable as error:
         return Staged(student, workspace, zero=str(error))
     shutil.copyfile(snapshot, workspace / "gradebook.db")
+    cell_timeout, budget = expected.time_limits(course, assignment)
+    # A kernel's CPU seconds count all its threads: a budget raised for long training raises them too.
+    limits = dataclasses.replace(course.limits, cpu_seconds=max(course.limits.cpu_seconds, 2 * budget))
     with sandbox.slot() as (slot, lock):
         ipc = Path(tempfile.mkdtemp(prefix="ng", dir="/tmp"))  # short: socket paths have a length limit
         try:
@@ -83,13 +87,13 @@ def _stage(course, assignment, student, workspace, snapshot, sandboxed, env):
             options = [f"--CourseDirectory.submitted_directory={relative / 'submitted'}",
                        f"--CourseDirectory.autograded_directory={relative / 'autograded'}",
                        f"--CourseDirectory.db_url={gradebook.url(workspace / 'gradebook.db')}",
-                       f"--SurvivingExecute.budget={course.submission_budget}"]
+                       f"--SurvivingExecute.budget={budget}", f"--Execute.timeout={cell_timeout}"]
             if sandboxed:
-                env["NEEDLE_EDU_SANDBOX"] = sandbox.settings(sandbox.UID_BASE + slot, ipc, course.limits)
+                env["NEEDLE_EDU_SANDBOX"] = sandbox.settings(sandbox.UID_BASE + slot, ipc, limits)
                 options += [f"--Execute.kernel_name={SANDBOX_KERNEL_NAME}", "--KernelManager.transport=ipc",
                             f"--KernelManager.ip={ipc}/kernel"]
             run = nbgrader_driver.autograde(course, assignment, student, options, env,
-                                            timeout=course.submission_budget + GRACE, pass_fds=(lock,))
+                                            timeout=budget + GRACE, pass_fds=(lock,))
         finally:
             shutil.rmtree(ipc, ignore_errors=True)
     return Staged(student, workspace, notes + _events(workspace), run=run)

@@ -54,8 +54,9 @@ def nbgrader(course, *arguments, env=None, timeout=None, pass_fds=()):
     """``nbgrader <arguments>`` on ``course``; it and all it started are killed past ``timeout`` seconds.
 
     ``pass_fds``: descriptors it inherits (a sandbox slot's lock, held while it runs)."""
-    command = [sys.executable, "-m", "nbgrader", *arguments,
-               f"--CourseDirectory.root={course.root}", f"--Execute.timeout={course.cell_timeout}"]
+    command = [sys.executable, "-m", "nbgrader", *arguments, f"--CourseDirectory.root={course.root}"]
+    if not any(str(argument).startswith("--Execute.timeout=") for argument in arguments):
+        command.append(f"--Execute.timeout={course.cell_timeout}")
     # nbgrader runs the environment's `alembic` script, so its bin/ goes on PATH
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     environment = {**os.environ, "PATH": path, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore",

@@ -6,6 +6,7 @@ release; the grader compares student records with them (:mod:`autograder.grading
 import json
 import math
 import os
+from datetime import datetime
 from pathlib import Path
 
 from needle_edu.check import decode
@@ -14,6 +15,7 @@ from .. import notebooks
 from ..grading.verdict import records
 
 
+SLOWER = 3  # a student's cells may take this many times as long as the source's (time_limits)
 SOURCE_CELL_TIMEOUT = 900  # seconds per cell of the instructor's own run: trusted, maybe on a busy machine
 
 
@@ -63,10 +65,36 @@ def record(course, assignment):
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         target = folder / f"{path.stem}.json"
         temporary = target.with_name(f".{target.name}.{os.getpid()}")
-        temporary.write_text(json.dumps({"cells": from_notebook(notebook)}))
+        temporary.write_text(json.dumps({"cells": from_notebook(notebook), "seconds": cell_seconds(notebook)}))
         os.replace(temporary, target)
         written.append(target)
     return written
+
+
+def cell_seconds(notebook):
+    """How long the source's code cells took, from the timestamps nbclient records: the longest
+    one and all of them together."""
+    times = []
+    for cell in notebook.cells:
+        execution = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in execution and "shell.execute_reply" in execution:
+            start, end = (datetime.fromisoformat(execution[key].replace("Z", "+00:00"))
+                          for key in ("iopub.execute_input", "shell.execute_reply"))
+            times.append(max(0.0, (end - start).total_seconds()))
+    return {"longest_cell": max(times, default=0.0), "total": sum(times)}
+
+
+def time_limits(course, assignment):
+    """(seconds per cell, seconds per submission) for grading ``assignment``: the course's limits,
+    raised where the source itself took long (a full-size training run), so that a student's
+    code SLOWER times slower than the solution, on a busier machine, still finishes."""
+    cell_timeout, budget = course.cell_timeout, course.submission_budget
+    for path in sorted((course.root / "expected" / assignment).glob("*.json")):
+        seconds = json.loads(path.read_text()).get("seconds")
+        if seconds:
+            cell_timeout = max(cell_timeout, math.ceil(SLOWER * seconds["longest_cell"]))
+            budget = max(budget, math.ceil(SLOWER * seconds["total"]))
+    return cell_timeout, budget
 
 
 def load(course, assignment, notebook_name):
