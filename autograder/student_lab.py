@@ -29,7 +29,7 @@ SERVER_EXTENSIONS = {"nbgrader.server_extensions.formgrader": False,
                      "nbgrader.server_extensions.course_list": False,
                      "nbgrader.server_extensions.assignment_list": True,
                      "nbgrader.server_extensions.validate_assignment": True}
-CELL_TIMEOUT = 120  # seconds a cell may run under Validate, as in grading
+CELL_TIMEOUT = 1800  # seconds a cell may run under Validate: a full-size training cell takes minutes
 COURSE_ID = "needle-edu"
 
 
@@ -79,7 +79,7 @@ def lab_settings(root, releases):
     exchange, home = release_to_exchange(releases, root / "exchange"), root / "home"
     home.mkdir(exist_ok=True)
     (config / "nbgrader_config.py").write_text(
-        "# The student lab's nbgrader: Validate runs each cell for at most as long as grading does;\n"
+        "# The student lab's nbgrader: Validate gives each cell time for a full-size training run;\n"
         "# the Assignments tab fetches from and submits to the lab's exchange.\n"
         f"c = get_config()  # noqa: F821\nc.Execute.timeout = {CELL_TIMEOUT}\n"
         f"c.CourseDirectory.course_id = {COURSE_ID!r}\nc.Exchange.root = {str(exchange)!r}\n"
