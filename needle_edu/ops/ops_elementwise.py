@@ -270,7 +270,7 @@ class Tanh(TensorOp):
         return a.tanh()
 
     def gradient(self, out_grad, node):
-        return out_grad * (1.0 - node * node)
+        return out_grad - out_grad * node * node  # three ops: ``1.0 - t`` would take two
 
 
 def tanh(a):
@@ -285,7 +285,7 @@ class Sigmoid(TensorOp):
         return (a * 0.5).tanh() * 0.5 + 0.5
 
     def gradient(self, out_grad, node):
-        return out_grad * node * (1.0 - node)
+        return out_grad * (node - node * node)  # s (1 - s) in three ops
 
 
 def sigmoid(a):
