@@ -61,6 +61,7 @@ CONV_SHAPES = [
     (1, 9, 9, 2, 2, 2, 3, 2, 1),    # even kernel, stride 3
     (2, 9, 8, 2, 3, 3, 2, 4, 1),    # padding larger than the kernel
     (1, 10, 11, 2, 3, 3, 1, 1, 2),  # dilated kernel
+    (2, 11, 10, 2, 3, 3, 2, 1, 2),  # dilated kernel at stride 2: col2im's taps are 2 apart
     (2, 12, 12, 3, 4, 7, 4, 3, 1),  # ResNet9's first layer in small: 7x7, stride 4
     (3, 4, 4, 5, 1, 1, 1, 0, 1),    # 1x1 kernel, one output channel
     (1, 3, 3, 2, 2, 3, 1, 0, 1),    # kernel as large as the image: one output pixel

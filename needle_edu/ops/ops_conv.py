@@ -8,7 +8,7 @@ import numbers
 from ..autograd import TensorOp
 from ..backend_ndarray import zeros
 from ..course import student_implements
-from .ops_shape import dilate, flip, pad
+from .ops_shape import flip, pad
 
 
 def _positive_int(op, name, value):
@@ -95,21 +95,31 @@ class Conv(TensorOp):
 
     @student_implements("a05")
     def gradient(self, out_grad, node):
-        """Both gradients are convolutions: the input's is the output gradient (dilated by the
-        stride) convolved with the flipped, transposed kernel; the weights' is the input
-        convolved with the output gradient, batch and channels swapped."""
+        """Both gradients are convolutions: the input's is the output gradient convolved with the
+        flipped, transposed kernel (for stride > 1 the same sums, computed by col2im without the
+        dilation's zeros); the weights' is the input convolved with the output gradient, batch
+        and channels swapped."""
         # BEGIN SOLUTION a05
         image, kernel = node.inputs
         kh, kw = kernel.shape[:2]
         s, d, (ph, pw) = self.stride, self.dilation, self.padding
         grad_image = grad_kernel = None
-        if image.requires_grad:
-            spread = dilate(out_grad, (1, 2), s - 1) if s > 1 else out_grad
+        if image.requires_grad and s > 1:
+            # Dilating out_grad would make most of the convolution's products zeros. Instead the
+            # matmul view: each patch's gradient is a row of out_grad times the kernel transposed,
+            # and col2im adds each patch back where it came from.
+            n, h_out, w_out, c_out = out_grad.shape
+            rows = out_grad.reshape((n * h_out * w_out, c_out)) @ kernel.reshape((kh * kw * image.shape[3], c_out)).transpose()
+            height, width = image.shape[1] + 2 * ph, image.shape[2] + 2 * pw
+            patches = rows.reshape((n, h_out, w_out, kh, kw, image.shape[3]))
+            padded = AddWindows((n, height, width, image.shape[3]), (kh, kw), s, d)(patches)
+            grad_image = padded[:, ph:height - ph, pw:width - pw, :]
+        elif image.requires_grad:
             turned = flip(kernel, (0, 1)).permute((0, 1, 3, 2))
             # Pad by the kernel's span less the forward padding; where that is negative, the
             # forward padding's own rows and columns are cut off the result instead.
             extra = (d * (kh - 1) - ph, d * (kw - 1) - pw)
-            full = conv(spread, turned, padding=tuple(max(e, 0) for e in extra), dilation=d)
+            full = conv(out_grad, turned, padding=tuple(max(e, 0) for e in extra), dilation=d)
             top, left = (max(-e, 0) for e in extra)
             grad_image = full[:, top:top + image.shape[1], left:left + image.shape[2], :]
         if kernel.requires_grad:
@@ -133,12 +143,17 @@ class Windows(TensorOp):
     """The K x K windows of ``a`` (N, H, W, C) at ``stride``: (N, H_out, W_out, K, K, C), a copy.
 
     Pooling reduces its window axes (3, 4). The gradient adds each window's gradient back where
-    the window came from (col2im), so overlapping windows add up.
+    the window came from (col2im), so overlapping windows add up. ``kernel_size`` may be a pair
+    (KH, KW), and taps may be ``dilation`` apart: the gradient of col2im is this op.
     """
 
-    def __init__(self, kernel_size, stride=None, op="Windows"):
-        self.kernel_size = _positive_int(op, "kernel_size", kernel_size)
-        self.stride = self.kernel_size if stride is None else _positive_int(op, "stride", stride)
+    def __init__(self, kernel_size, stride=None, op="Windows", dilation=1):
+        if isinstance(kernel_size, tuple):
+            self.kernel_shape = tuple(_positive_int(op, "kernel_size", k) for k in kernel_size)
+        else:
+            self.kernel_shape = (_positive_int(op, "kernel_size", kernel_size),) * 2
+        self.stride = self.kernel_shape[0] if stride is None else _positive_int(op, "stride", stride)
+        self.dilation = _positive_int(op, "dilation", dilation)
         self.op = op
 
     @property
@@ -148,36 +163,37 @@ class Windows(TensorOp):
     def check_inputs(self, a):
         if a.ndim != 4:
             raise ValueError(f"{self.name}: expected an input (N, H, W, C), got shape {a.shape}")
-        if min(a.shape[1:3]) < self.kernel_size:
-            raise ValueError(f"{self.name}: a {self.kernel_size}x{self.kernel_size} window does not "
-                             f"fit in an input of shape {a.shape}")
+        kh, kw = self.kernel_shape
+        if a.shape[1] < self.dilation * (kh - 1) + 1 or a.shape[2] < self.dilation * (kw - 1) + 1:
+            raise ValueError(f"{self.name}: a {kh}x{kw} window does not fit in an input of shape {a.shape}")
 
     def compute(self, a):
-        k = self.kernel_size
-        return im2col(a, (k, k), self.stride).compact()
+        return im2col(a, self.kernel_shape, self.stride, self.dilation).compact()
 
     def gradient(self, out_grad, node):
-        return AddWindows(node.inputs[0].shape, self.kernel_size, self.stride)(out_grad)
+        return AddWindows(node.inputs[0].shape, self.kernel_shape, self.stride, self.dilation)(out_grad)
 
 
 class AddWindows(TensorOp):
-    """The adjoint of Windows (col2im): each window's values added into an image of ``shape``."""
+    """The adjoint of im2col (col2im): the values of patches (N, H_out, W_out, KH, KW, C) added
+    into an image of ``shape`` where each patch came from, at ``stride``, taps ``dilation`` apart."""
 
-    def __init__(self, shape, kernel_size, stride):
-        self.shape, self.kernel_size, self.stride = tuple(shape), kernel_size, stride
+    def __init__(self, shape, kernel_shape, stride, dilation=1):
+        self.shape, self.kernel_shape, self.stride, self.dilation = tuple(shape), kernel_shape, stride, dilation
 
     def compute(self, cols):
         out = zeros(self.shape, device=cols.device, dtype=cols.dtype)
-        _, h_out, w_out, k = cols.shape[:4]
-        s = self.stride
-        for i in range(k):
-            for j in range(k):
-                rows, columns = slice(i, i + s * (h_out - 1) + 1, s), slice(j, j + s * (w_out - 1) + 1, s)
+        _, h_out, w_out, kh, kw = cols.shape[:5]
+        s, d = self.stride, self.dilation
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(d * i, d * i + s * (h_out - 1) + 1, s)
+                columns = slice(d * j, d * j + s * (w_out - 1) + 1, s)
                 out[:, rows, columns, :] = out[:, rows, columns, :] + cols[:, :, :, i, j, :]
         return out
 
     def gradient(self, out_grad, node):
-        return Windows(self.kernel_size, self.stride)(out_grad)
+        return Windows(self.kernel_shape, self.stride, dilation=self.dilation)(out_grad)
 
 
 def max_pool2d(a, kernel_size, stride=None):
