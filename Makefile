@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.needle-edu-installed
 PYTEST_ARGS ?=
 # torch's CPU build, the tests' and benchmarks' reference; the +cpu version is never the CUDA build.
 TORCH_CPU := torch==2.13.0+cpu
+# The proxy of the class's JupyterHub (deploy/jupyterhub/), from its npm package.
+PROXY  := build/node/node_modules/.bin/configurable-http-proxy
 
 # Debian packages: Fashion-MNIST (the course's data), Chromium (the book's screenshot tests),
 # bubblewrap (the sandbox each submission is graded in) and Open MPI (data-parallel training).
@@ -15,7 +17,11 @@ SYSTEM_PACKAGES := dataset-fashion-mnist chromium bubblewrap openmpi-bin libopen
 
 .PHONY: setup system-packages course book test lab bench gpu-check clean
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) $(PROXY)
+
+$(PROXY):
+	@if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix build/node configurable-http-proxy@4; \
+	else echo "needle-edu: no npm (Debian: apt-get install nodejs npm); deploy/jupyterhub and its test need configurable-http-proxy"; fi
 
 # Installs what is missing when run as root; otherwise prints the command to run.
 system-packages:
