@@ -185,11 +185,13 @@ class AddWindows(TensorOp):
         out = zeros(self.shape, device=cols.device, dtype=cols.dtype)
         _, h_out, w_out, kh, kw = cols.shape[:5]
         s, d = self.stride, self.dilation
+        overlapping = s < d * (max(kh, kw) - 1) + 1  # else every pixel gets at most one value
         for i in range(kh):
             for j in range(kw):
                 rows = slice(d * i, d * i + s * (h_out - 1) + 1, s)
                 columns = slice(d * j, d * j + s * (w_out - 1) + 1, s)
-                out[:, rows, columns, :] = out[:, rows, columns, :] + cols[:, :, :, i, j, :]
+                tap = cols[:, :, :, i, j, :]
+                out[:, rows, columns, :] = out[:, rows, columns, :] + tap if overlapping else tap
         return out
 
     def gradient(self, out_grad, node):
