@@ -67,6 +67,20 @@ def printed_accuracy(printed):
     return float(re.search(r"test accuracy: ([\d.]+)%", printed).group(1)) / 100
 
 
+def printed_number(label, printed):
+    """The number after ``label:`` in the notebook's output (``validation perplexity: 5.97``)."""
+    return float(re.search(rf"{re.escape(label)}: ([\d.]+)", printed).group(1))
+
+
+def run_quick(path, tmp_path, timeout, images):
+    """Run the source notebook at ``path`` in quick mode, which conftest sets (the short run, with
+    its own thresholds); it must draw ``images`` figures or more. What it printed."""
+    printed, drawn = run_source(read_source(path), tmp_path, timeout=timeout)
+    assert "quick mode" in printed
+    assert drawn >= images, drawn
+    return printed
+
+
 @contextlib.contextmanager
 def counting_calls(module, assignment, pieces):
     """Install wrappers of ``module``'s ``pieces`` that record each call; restore the originals after."""
@@ -94,15 +108,60 @@ def assert_silent(script):
     assert result.stderr == ""
 
 
-def run_in_student_build(assignment, script, folder, cwd):
-    """Build the student library of ``assignment`` into ``folder``; run ``script`` (formatted with
-    ``folder``) there in a fresh interpreter; return its tagged regions and the finished process."""
+def build_student_library(assignment, folder):
+    """Build the student library of ``assignment`` into ``folder``; the regions it stubs for ``assignment``."""
     from autograder.release import student_build
     from autograder.course import Course
 
     real = Course()
     student_build.build(real.library, assignment, real.notebook_names(), folder)
     stubbed = student_build.stubbed_regions(real.library, assignment, real.notebook_names())
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script.format(folder=str(folder)))],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
-    return [r for r in stubbed if r.tag == assignment], done
+    return [r for r in stubbed if r.tag == assignment]
+
+
+def _run_script(script, cwd):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def run_in_student_build(assignment, script, folder, cwd):
+    """Build the student library of ``assignment`` into ``folder``; run ``script`` (formatted with
+    ``folder``) there in a fresh interpreter; return its tagged regions and the finished process."""
+    stubbed = build_student_library(assignment, folder)
+    return stubbed, _run_script(script.format(folder=str(folder)), cwd)
+
+
+STUBS_AND_REST = """\
+from autograder.grading.student_kernel import isolate
+isolate({folder!r})
+import numpy as np
+import needle_edu
+assert needle_edu.__file__.startswith({folder!r}), needle_edu.__file__
+{setup}
+for call in [{calls}]:
+    try:
+        call()
+    except NotImplementedError as error:
+        assert {notebook!r} in str(error), error
+    else:
+        raise AssertionError("not stubbed")
+{rest}
+print("{assignment} build ok")
+"""
+
+
+def check_student_build(notebook, pieces, folder, cwd, setup, calls, rest):
+    """The student build of ``notebook``'s assignment, built into ``folder``, stubs exactly ``pieces``.
+
+    Run there after ``setup`` (code), each of ``calls`` (expressions) must raise the stub's
+    NotImplementedError naming the notebook; ``rest`` (code) then shows that what the
+    assignment does not ask for is the working reference.
+    """
+    assignment = notebook.stem.split("_")[0]
+    stubbed = build_student_library(assignment, folder)
+    assert sorted(r.function for r in stubbed) == sorted(pieces)
+    script = STUBS_AND_REST.format(folder=str(folder), notebook=notebook.stem, assignment=assignment,
+                                   setup=textwrap.dedent(setup).strip(), rest=textwrap.dedent(rest).strip(),
+                                   calls=", ".join(f"lambda: {call}" for call in calls))
+    done = _run_script(script, cwd)
+    assert done.returncode == 0 and f"{assignment} build ok" in done.stdout, done.stdout + done.stderr

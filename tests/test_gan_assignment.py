@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from assignment_checks import check_nbgrader_source, read_source, run_in_student_build, run_source
+from assignment_checks import check_nbgrader_source, check_student_build, printed_number, read_source, run_quick
 
 from needle_edu import course, init, metrics
 from needle_edu.models.gan import DCGANGenerator, generate
@@ -90,35 +90,22 @@ def test_a09_pieces_are_the_intended_ones():
     assert course.pieces("a09") == PIECES
 
 
-IN_THE_BUILD = '''
-from autograder.grading.student_kernel import isolate
-isolate({folder!r})
-import numpy as np
-import needle_edu
-from needle_edu import nn, optim, Tensor
-from needle_edu.models import gan
-assert needle_edu.__file__.startswith({folder!r}), needle_edu.__file__
-g, d = gan.LinearGenerator(device="cpu"), gan.MLPDiscriminator(device="cpu")
-z = Tensor(np.zeros((2, 2)), device="cpu")
-for call in [lambda: nn.GANLoss()(z, True),
-             lambda: gan.discriminator_step(g, d, z, z, nn.GANLoss(), optim.SGD(d.parameters(), lr=0.1)),
-             lambda: gan.generator_step(g, d, z, nn.GANLoss(), optim.SGD(g.parameters(), lr=0.1))]:
-    try:
-        call()
-    except NotImplementedError as error:
-        assert "a09_generative_adversarial_networks" in str(error), error
-    else:
-        raise AssertionError("not stubbed")
-images = gan.DCGANGenerator(device="cpu")(Tensor(np.zeros((2, 32)), device="cpu", dtype="float32"))  # a05's layers: the reference
-assert images.shape == (2, 1, 28, 28)
-print("a09 build ok")
-'''
-
-
 def test_the_student_build_stubs_the_a09_pieces_and_keeps_the_rest(tmp_path):
-    stubbed, done = run_in_student_build("a09", IN_THE_BUILD, tmp_path, cwd=REPO)
-    assert sorted(r.function for r in stubbed) == PIECES
-    assert done.returncode == 0 and "a09 build ok" in done.stdout, done.stdout + done.stderr
+    setup = """
+        from needle_edu import nn, optim, Tensor
+        from needle_edu.models import gan
+        g, d = gan.LinearGenerator(device="cpu"), gan.MLPDiscriminator(device="cpu")
+        z = Tensor(np.zeros((2, 2)), device="cpu")
+    """
+    rest = """
+        # a05's layers: the reference
+        images = gan.DCGANGenerator(device="cpu")(Tensor(np.zeros((2, 32)), device="cpu", dtype="float32"))
+        assert images.shape == (2, 1, 28, 28)
+    """
+    check_student_build(NOTEBOOK, PIECES, tmp_path, REPO, setup,
+                        ["nn.GANLoss()(z, True)",
+                         "gan.discriminator_step(g, d, z, z, nn.GANLoss(), optim.SGD(d.parameters(), lr=0.1))",
+                         "gan.generator_step(g, d, z, nn.GANLoss(), optim.SGD(g.parameters(), lr=0.1))"], rest)
 
 
 # ------------------------------------------------------------------ the notebook
@@ -130,12 +117,10 @@ def test_the_notebook_is_a_valid_nbgrader_source():
 
 @pytest.mark.slow
 def test_the_source_notebook_trains_both_gans_to_their_targets(tmp_path):
-    printed, images = run_source(read_source(NOTEBOOK), tmp_path, timeout=600)
-    assert "quick mode" in printed  # conftest sets NEEDLE_EDU_QUICK: the short runs, their own thresholds
+    # the 2-D losses, the sample grid, the DCGAN losses (the animation is HTML)
+    printed = run_quick(NOTEBOOK, tmp_path, timeout=600, images=3)
     (quick, _), _ = fid_targets()
-    found = float(re.search(r"FID of the generator: ([\d.]+)", printed).group(1))
-    assert found < quick, printed
-    untrained = float(re.search(r"FID of an untrained generator: ([\d.]+)", printed).group(1))
-    collapsed = float(re.search(r"FID of a completely collapsed generator: ([\d.]+)", printed).group(1))
+    assert printed_number("FID of the generator", printed) < quick, printed
+    untrained = printed_number("FID of an untrained generator", printed)
+    collapsed = printed_number("FID of a completely collapsed generator", printed)
     assert untrained > quick and collapsed > quick, printed
-    assert images >= 3, images  # 2-D losses, the sample grid, the DCGAN losses (the animation is HTML)

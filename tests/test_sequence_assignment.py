@@ -4,12 +4,11 @@ The course model itself (release, grading of correct, blank and wrong submission
 proved for a07 with every other assignment in test_course_pipeline.py.
 """
 import io
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from assignment_checks import check_nbgrader_source, read_source, run_in_student_build, run_source
+from assignment_checks import check_nbgrader_source, check_student_build, printed_number, read_source, run_quick
 
 from needle_edu import Tensor, course, init, nn, optim
 from needle_edu.data.text import Corpus, batchify
@@ -127,35 +126,22 @@ def test_a07_pieces_are_the_intended_ones():
     assert course.pieces("a07") == PIECES
 
 
-IN_THE_BUILD = '''
-from autograder.grading.student_kernel import isolate
-isolate({folder!r})
-import numpy as np
-import needle_edu
-from needle_edu import nn, Tensor
-from needle_edu.data import text
-from needle_edu.models import language_model
-assert needle_edu.__file__.startswith({folder!r}), needle_edu.__file__
-x = Tensor(np.ones((2, 3)), requires_grad=False)
-for call in [lambda: nn.RNNCell(3, 2)(x), lambda: nn.LSTMCell(3, 2)(x), lambda: text.batchify(np.arange(10), 2),
-             lambda: text.get_batch(np.ones((4, 2)), 0, 2), lambda: nn.LSTM(3, 2)(Tensor(np.ones((2, 1, 3)))),
-             lambda: language_model.train_epoch(language_model.LanguageModel(4, 2, 2), np.ones((4, 2)), 2, None)]:
-    try:
-        call()
-    except NotImplementedError as error:
-        assert "a07_sequence_models" in str(error), error
-    else:
-        raise AssertionError("not stubbed")
-corpus = text.Corpus("ab ab", "ab", "b", level="char")  # not a piece of a07: the reference works
-assert len(corpus.dictionary) == 4
-print("a07 build ok")
-'''
-
-
 def test_the_student_build_stubs_the_a07_pieces_and_keeps_the_rest(tmp_path):
-    stubbed, done = run_in_student_build("a07", IN_THE_BUILD, tmp_path, cwd=REPO)
-    assert sorted(r.function for r in stubbed) == PIECES
-    assert done.returncode == 0 and "a07 build ok" in done.stdout, done.stdout + done.stderr
+    setup = """
+        from needle_edu import nn, Tensor
+        from needle_edu.data import text
+        from needle_edu.models import language_model
+        x = Tensor(np.ones((2, 3)), requires_grad=False)
+    """
+    rest = """
+        corpus = text.Corpus("ab ab", "ab", "b", level="char")  # not a piece of a07: the reference works
+        assert len(corpus.dictionary) == 4
+    """
+    check_student_build(NOTEBOOK, PIECES, tmp_path, REPO, setup,
+                        ["nn.RNNCell(3, 2)(x)", "nn.LSTMCell(3, 2)(x)", "text.batchify(np.arange(10), 2)",
+                         "text.get_batch(np.ones((4, 2)), 0, 2)", "nn.LSTM(3, 2)(Tensor(np.ones((2, 1, 3))))",
+                         "language_model.train_epoch(language_model.LanguageModel(4, 2, 2), np.ones((4, 2)), 2, None)"],
+                        rest)
 
 
 # ------------------------------------------------------------------ the notebook
@@ -168,9 +154,6 @@ def test_the_notebook_is_a_valid_nbgrader_source():
 
 @pytest.mark.slow
 def test_the_source_notebook_runs_and_the_lstm_learns(tmp_path):
-    printed, images = run_source(read_source(NOTEBOOK), tmp_path, timeout=600)
-    assert "quick mode" in printed  # conftest sets NEEDLE_EDU_QUICK: the short run, its own threshold
-    found = float(re.search(r"validation perplexity computed in numpy: ([\d.]+)", printed).group(1))
-    assert found <= 12.0, printed
+    printed = run_quick(NOTEBOOK, tmp_path, timeout=600, images=3)  # perplexity, gradient by distance, gates
+    assert printed_number("validation perplexity computed in numpy", printed) <= 12.0, printed
     assert "--- temperature 0.8 ---\nROMEO:\n" in printed
-    assert images >= 3, images  # perplexity curves, gradient by distance, gates
