@@ -76,7 +76,8 @@ def is_test(cell):
 
 
 def _marker(line, word):
-    return re.match(rf"^\s*#+\s*{word}\s*$", line) is not None
+    """``### BEGIN SOLUTION``, or ``// ### BEGIN SOLUTION`` in a C++ (``%%cpu_kernel``) cell."""
+    return re.match(rf"^\s*(//\s*)?#+\s*{word}\s*$", line) is not None
 
 
 def regions(source, begin, end):

@@ -7,6 +7,7 @@ sandbox, where the C++ is compiled, and leaks) is proved for a06 in test_course_
 """
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,91 @@ def test_calling_the_devices_own_compact_scores_nothing_in_the_a06_build(tmp_pat
     # The same cheat with the instructor's library would pass: the student build is what stops it.
     recorded, _ = _run_cheat("import needle_edu", tmp_path)
     assert recorded[0] == 3 and recorded[1] > 5, recorded
+
+
+# ------------------------------------------------------------------ the wrong example and a crashing kernel
+
+def _cpp_cells():
+    """``{grade_id: source}`` of the notebook's two %%cpu_kernel solution cells."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in read_source(NOTEBOOK).cells}
+    return {name: cells[name] for name in ("cpp_compact", "cpp_matmul")}
+
+
+def test_the_leak_check_looks_for_the_cpp_solution_lines():
+    from autograder import notebooks
+
+    solutions, _ = notebooks.secret_lines(read_source(NOTEBOOK))
+    regions = [r for source in _cpp_cells().values()
+               for r in re.findall(r"// ### BEGIN SOLUTION\n(.*?)// ### END SOLUTION", source, re.S)]
+    assert len(regions) == 4  # compact, matmul_naive, matmul_tiled, ewise_add
+    for region in regions:
+        lines = notebooks.distinctive(region.splitlines())
+        assert lines and set(lines) <= set(solutions), lines
+
+
+def test_the_wrong_example_makes_every_cpp_kernel_too_large():
+    from autograder.release.examples import make_wrong
+
+    wrong = {}
+    for source in _cpp_cells().values():
+        magic, cell = make_wrong(source).split("\n", 1)
+        wrong.update(cpu_kernel.compile_kernels(cell, magic.split()[1:]))
+    assert sorted(wrong) == ["compact", "ewise_add", "matmul_naive", "matmul_tiled"]
+
+    def too_large(right):  # what the wrong example does to every result: 10% + 0.1 more
+        return right + 0.1 * np.abs(right) + 0.1
+
+    buffer = np.random.default_rng(3).standard_normal(60).astype(np.float32)
+    out = np.zeros(12, np.float32)
+    wrong["compact"](buffer, out, [3, 4], [-8, 2], 40)
+    view = np.lib.stride_tricks.as_strided(buffer[40:], (3, 4), (-32, 8))
+    np.testing.assert_allclose(out, too_large(view.ravel()), rtol=1e-6)
+    a, b = buffer[:15], buffer[15:35]
+    for name in ("matmul_naive", "matmul_tiled"):
+        out = np.zeros(12, np.float32)
+        wrong[name](a, b, out, 3, 5, 4)
+        np.testing.assert_allclose(out, too_large(a.reshape(3, 5) @ b.reshape(5, 4)).ravel(), rtol=1e-5, atol=1e-5)
+    out = np.zeros(15, np.float32)
+    wrong["ewise_add"](a, buffer[20:35], out)
+    np.testing.assert_allclose(out, too_large(a + buffer[20:35]), rtol=1e-6)
+
+
+CRASH = "  *static_cast<volatile float*>(nullptr) = a[offset];  // a crash: a write through a null pointer\n"
+PARTS = {"test_stride_rules_visible": "kept", "test_stride_rules_hidden": "kept",
+         "test_compact_visible": "lost", "test_compact_hidden": "lost",
+         "test_matmul_visible": "kept", "test_matmul_hidden": "lost",  # its transposed view runs the crashing compact
+         "test_cuda_visible": "kept", "test_cuda_hidden": "kept"}
+
+
+@pytest.mark.slow
+def test_a_crashing_cpp_kernel_costs_only_the_cells_that_run_it_and_wrong_loses_the_cpp(tmp_path):
+    """Graded in the sandbox: a compact that crashes the kernel process loses the cells that call
+    it (each is charged, the kernel restarted and the cells before replayed) and no other; the
+    wrong example loses every C++ cell."""
+    from autograder import notebooks, pipeline
+    from autograder.course import Course
+    from autograder.grading import nbgrader_driver
+
+    course, a06 = Course(root=tmp_path / "course"), NOTEBOOK.stem
+    pipeline.release(course, a06)
+    submissions = pipeline.make_examples(course, a06)
+    release = notebooks.read(course.folder("release", a06) / f"{a06}.ipynb")
+    source = notebooks.read(course.folder("source", a06) / f"{a06}.ipynb")
+    crashing = notebooks.paste_solutions(release, source)
+    cell = next(c for c in crashing.cells if notebooks.nbgrader_meta(c).get("grade_id") == "cpp_compact")
+    cell.source = cell.source.replace("idx_t offset) {\n", "idx_t offset) {\n" + CRASH, 1)
+    assert CRASH in cell.source
+    notebooks.write(crashing, submissions / "crashes" / a06 / f"{a06}.ipynb")
+    pipeline.collect(course, a06, submissions)
+
+    outcomes = pipeline.grade(course, a06, ["crashes", "wrong"])
+    assert [o.ok for o in outcomes] == [True, True], [o.reason for o in outcomes]
+    grades = {g.student: {c.name: (c.score, c.max_score) for c in g.cells if c.autograded}
+              for g in nbgrader_driver.grades(course, a06)}
+    crashes = {name: "kept" if score == top else "lost" if score == 0 else score
+               for name, (score, top) in grades["crashes"].items()}
+    assert crashes == PARTS, crashes
+    reason = next(o.reason for o in outcomes if o.student == "crashes")
+    assert "test_compact_visible" in reason and "kernel died" in reason, reason
+    cpp = [name for name in PARTS if "compact" in name or "matmul" in name]
+    assert {name: grades["wrong"][name][0] for name in cpp} == dict.fromkeys(cpp, 0), grades["wrong"]

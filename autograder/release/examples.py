@@ -2,9 +2,11 @@
 
 ``correct`` pastes the source's solutions into the release notebook (as a student who got
 everything right would hand it in), ``blank`` is the release as given, and ``wrong`` is
-``correct`` with every solution function made subtly wrong (see :func:`make_wrong`).
+``correct`` with every solution function made subtly wrong (see :func:`make_wrong`), the C++
+kernels of ``%%cpu_kernel`` cells included.
 """
 import ast
+import re
 import shutil
 from pathlib import Path
 
@@ -67,13 +69,47 @@ def _targets(tree, first, last):
     return names
 
 
+# In a %%cpu_kernel cell (C++), a kernel whose body ends a solution region makes each element of
+# out that it wrote too large by 10% + 0.1, as the Python ones do; its element count by kind.
+WRONG_CPP = ("{{ const idx_t _wrong = {count};  // the course tool's \"wrong\" example: results too large\n"
+             "  for (idx_t i = 0; i < _wrong; ++i) out[i] += 0.1f * std::abs(out[i]) + 0.1f; }}")
+OUT_SIZE = {"compact": "[&] { idx_t n = 1; for (idx_t d : shape) n *= d; return n; }()",
+            "matmul": "m * p", "ewise_add": "size"}
+CPU_KERNEL = re.compile(r"^%%cpu_kernel\b")
+
+
+def make_wrong_cpp(source):
+    """The ``%%cpu_kernel`` cell ``source`` with each kernel whose solution region ends its body made
+    wrong (a line after the region perturbs ``out``); ``source`` unchanged when there is none."""
+    from needle_edu.cpu_kernel import kind
+
+    lines = source.splitlines()
+    insertions = []
+    for first, last in notebooks.regions(source, notebooks.SOLUTION_BEGIN, notebooks.SOLUTION_END):
+        names = [m.group(1) for line in lines[:first] if (m := re.match(r"\s*void\s+(\w+)\s*\(", line))]
+        if not names or not (last + 1 < len(lines) and lines[last + 1].strip() == "}"):
+            continue  # only a region that is the end of a kernel's body
+        try:
+            count = OUT_SIZE[kind(names[-1])]
+        except ValueError:
+            continue
+        indent = lines[last][:len(lines[last]) - len(lines[last].lstrip())]
+        insertions.append((last + 1, indent + WRONG_CPP.format(count=count).replace("\n", "\n" + indent)))
+    for index, text in sorted(insertions, reverse=True):
+        lines.insert(index, text)
+    return "\n".join(lines) if insertions else source
+
+
 def make_wrong(source):
     """The solution cell ``source`` with each solution region made wrong, or ``source`` unchanged.
 
     A function that contains a region (or lies inside one) gets a decorator that perturbs its
-    results; names a top-level region assigns are perturbed after it. Cells that do not parse
-    as Python stay as they are.
+    results; names a top-level region assigns are perturbed after it. ``%%cpu_kernel`` cells
+    (C++) are made wrong by :func:`make_wrong_cpp`; other cells that do not parse as Python stay
+    as they are.
     """
+    if CPU_KERNEL.match(source):
+        return make_wrong_cpp(source)
     lines = source.splitlines()
     python = TransformerManager().transform_cell(source)
     if len(python.splitlines()) != len(lines):
