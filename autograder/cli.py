@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import pipeline
+from . import exchange, pipeline
 from .course import QUICK_VARIABLE, REPO, Course
 from .grading import kernel, nbgrader_driver
 from .release import leaks, student_build
@@ -40,9 +40,17 @@ def cmd_examples(course, args):
     return 0
 
 
+def cmd_publish(course, args):
+    print(f"published {exchange.publish(course, course.assignment(args.assignment), args.exchange)}")
+    return 0
+
+
 def cmd_collect(course, args):
     assignment = course.assignment(args.assignment)
-    students = pipeline.collect(course, assignment, args.folder)
+    if (args.folder is None) == (args.exchange is None):
+        raise pipeline.CourseError("collect takes a folder of submissions or --exchange DIR (one of them)")
+    students = (exchange.collect(course, assignment, args.exchange) if args.exchange
+                else pipeline.collect(course, assignment, args.folder))
     print(f"collected {len(students)} submission(s) of {assignment}: {', '.join(students) or 'none'}")
     return 0 if students else 1
 
@@ -61,8 +69,11 @@ def cmd_grade(course, args):
 
 
 def cmd_feedback(course, args):
-    for path in pipeline.feedback(course, course.assignment(args.assignment), args.student):
+    assignment = course.assignment(args.assignment)
+    for path in pipeline.feedback(course, assignment, args.student):
         print(path)
+    if args.exchange:
+        print(f"returned to {exchange.return_feedback(course, assignment, args.exchange, args.student)}")
     return 0
 
 
@@ -158,9 +169,14 @@ def parser():
             "many")
     command("examples", cmd_examples, "make the correct/blank/wrong example submissions from the source "
             "into examples/<kind>/<assignment>/", "many")
+    command("publish", cmd_publish, "put the release in nbgrader's exchange, where students fetch it "
+            "(a course server: deploy/jupyterhub/)", "one").add_argument(
+        "--exchange", required=True, metavar="DIR", help="the exchange root (nbgrader's Exchange.root)")
     collect = command("collect", cmd_collect, "copy <folder>/<student>/<assignment>/ into submitted/ "
                       "(any needle_edu/ folder in a submission is dropped)", "one")
-    collect.add_argument("folder", help="folder with one subfolder per student")
+    collect.add_argument("folder", nargs="?", help="folder with one subfolder per student")
+    collect.add_argument("--exchange", metavar="DIR", help="collect instead each student's latest new "
+                         "submission from this nbgrader exchange")
     grade = command("grade", cmd_grade, "autograde each submission in its own nbgrader process and print "
                     "the grade table; exit 1 if any submission could not be graded", "one")
     grade.add_argument("--student", action="append", help="grade only this student (repeatable)")
@@ -172,6 +188,8 @@ def parser():
                        help="grade on a Dask LocalCluster of --jobs worker processes on this machine")
     feedback = command("feedback", cmd_feedback, "HTML feedback without hidden tests -> feedback/", "one")
     feedback.add_argument("--student", help="only this student")
+    feedback.add_argument("--exchange", metavar="DIR", help="also return it through this nbgrader exchange "
+                          "(students' Fetch Feedback)")
     command("export", cmd_export, "write every grade to a CSV file, atomically").add_argument(
         "--output", help="CSV path (default: <course root>/grades.csv)")
     command("kernel", cmd_kernel, "install the needle-edu-student kernelspec into this environment")
@@ -189,6 +207,6 @@ def main(argv=None):
                     sandboxed=not args.unsandboxed)
     try:
         return args.function(course, args)
-    except (MarkerError, KeyError, pipeline.CourseError) as error:
+    except (MarkerError, KeyError, pipeline.CourseError, exchange.ExchangeError) as error:
         print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
         return 2

@@ -23,14 +23,16 @@ from pathlib import Path
 
 from needle_edu.jupyter_kernel import MODULE, NAME
 
+from .exchange import COURSE_ID
+
 INSTRUCTOR_PLUGINS = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                       "@jupyter/nbgrader:course-list"]
-SERVER_EXTENSIONS = {"nbgrader.server_extensions.formgrader": False,
+SERVER_EXTENSIONS = {"jupyterlab": True,  # a hub's single-user server loads JupyterLab as an extension
+                     "nbgrader.server_extensions.formgrader": False,
                      "nbgrader.server_extensions.course_list": False,
                      "nbgrader.server_extensions.assignment_list": True,
                      "nbgrader.server_extensions.validate_assignment": True}
 CELL_TIMEOUT = 1800  # seconds a cell may run under Validate: a full-size training cell takes minutes
-COURSE_ID = "needle-edu"
 
 
 def student_environment(folder):
@@ -64,11 +66,14 @@ def release_to_exchange(releases, exchange):
     return exchange
 
 
-def lab_settings(root, releases):
-    """Write the lab's Jupyter folders under ``root``; return the environment variables that use them."""
+def student_jupyter(root, releases, exchange, assignment_dir=None):
+    """The student side's Jupyter folders under ``root``, for this lab and the class's JupyterHub: a
+    student environment (``env/``), the kernel a student build installs (``kernels/``) and
+    ``config/`` (server extensions and kernel, the lab's disabled instructor plugins, nbgrader's
+    exchange at ``exchange``); return (config folder, kernels' Jupyter path)."""
     root, releases = Path(root).resolve(), Path(releases).resolve()
-    config, data, kernels = root / "config", root / "data", root / "kernels"
-    for folder in (config / "labconfig", data, kernels):
+    config, kernels = root / "config", root / "kernels"
+    for folder in (config / "labconfig", kernels):
         folder.mkdir(parents=True, exist_ok=True)
     (config / "jupyter_server_config.json").write_text(json.dumps(
         {"ServerApp": {"jpserver_extensions": SERVER_EXTENSIONS},
@@ -76,14 +81,14 @@ def lab_settings(root, releases):
          "MultiKernelManager": {"default_kernel_name": NAME}}, indent=1) + "\n")
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {plugin: True for plugin in INSTRUCTOR_PLUGINS}}, indent=1) + "\n")
-    exchange, home = release_to_exchange(releases, root / "exchange"), root / "home"
-    home.mkdir(exist_ok=True)
     (config / "nbgrader_config.py").write_text(
-        "# The student lab's nbgrader: Validate gives each cell time for a full-size training run;\n"
-        "# the Assignments tab fetches from and submits to the lab's exchange.\n"
-        f"c = get_config()  # noqa: F821\nc.Execute.timeout = {CELL_TIMEOUT}\n"
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}\nc.Exchange.root = {str(exchange)!r}\n"
-        f"c.Exchange.assignment_dir = {str(home)!r}\n")
+        "# The student side's nbgrader: Validate gives each cell time for a full-size training run;\n"
+        "# the Assignments tab fetches from and submits to the exchange. On a JupyterHub the student is\n"
+        "# the hub user, whichever unix user their server runs as.\n"
+        f"import os\nc = get_config()  # noqa: F821\nc.Execute.timeout = {CELL_TIMEOUT}\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\nc.Exchange.root = {str(Path(exchange).resolve())!r}\n"
+        + (f"c.Exchange.assignment_dir = {str(assignment_dir)!r}\n" if assignment_dir else "")
+        + "if os.environ.get('JUPYTERHUB_USER'):\n    c.CourseDirectory.student_id = os.environ['JUPYTERHUB_USER']\n")
     python = student_environment(root / "env")
     assignment = next((p for p in sorted(releases.iterdir()) if (p / "needle_edu").is_dir()), None)
     if assignment is None:
@@ -91,8 +96,18 @@ def lab_settings(root, releases):
     # The student build installs its own kernel, run from a release folder as a student would.
     subprocess.run([str(python), "-m", MODULE, "--prefix", str(kernels)], cwd=assignment, check=True,
                    stdout=subprocess.DEVNULL)
-    return {"JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(data),
-            "JUPYTER_PATH": str(kernels / "share" / "jupyter"), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
+    return config, kernels / "share" / "jupyter"
+
+
+def lab_settings(root, releases):
+    """Write the lab's Jupyter folders under ``root``; return the environment variables that use them."""
+    root = Path(root).resolve()
+    exchange, home = release_to_exchange(releases, root / "exchange"), root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    config, kernels = student_jupyter(root, releases, exchange, assignment_dir=home)
+    return {"JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(root / "data"),
+            "JUPYTER_PATH": str(kernels), "JUPYTER_RUNTIME_DIR": str(root / "runtime")}
 
 
 def command(home, port=None, extra=()):
