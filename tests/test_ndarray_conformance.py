@@ -137,6 +137,20 @@ def test_views_share_the_buffer_and_match_numpy(device, dtype):
     run_property(device, view_recipes(), check, examples=60, simulated_examples=6)
 
 
+def test_numpy_of_a_view_reads_it_in_place(device, dtype, monkeypatch):
+    """numpy() gives the device's to_numpy the view's shape, strides and offset: no compact copy first."""
+    def refuse(*args):
+        raise AssertionError("numpy() compacted the view")
+
+    def check(recipe):
+        expected, view = make_pair(recipe, device, dtype)
+        with monkeypatch.context() as patch:
+            patch.setattr(device.module, "compact", refuse)
+            np.testing.assert_array_equal(view.numpy(), expected)
+
+    run_property(device, view_recipes(), check)
+
+
 def test_reshape(device, dtype):
     @st.composite
     def cases(draw):
