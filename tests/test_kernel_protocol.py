@@ -144,10 +144,11 @@ def test_reduce(device, dtype, op, dims, rng):
 # edges, and pad rows whose length is a multiple of 256 (numba packs them longer, against
 # cache-set conflicts). (1, 100, 784, 100), an MLP's product, is shared by threads, reads A in
 # place and ends in a narrow sliver of B on the cpu device; rows 4 KiB apart, as in
-# (1, 30, 1024, 20), make it pack A all the same.
+# (1, 31, 1024, 20) (and (1, 31, 512, 12) in float64), are read in place half a tile at a
+# time, the last row packed.
 @pytest.mark.parametrize("dims", [(1, 1, 1, 1), (1, 5, 3, 7), (3, 4, 6, 5), (2, 17, 33, 9), (1, 64, 64, 64),
                                   (1, 9, 256, 5), (2, 67, 1031, 133), (1, 100, 784, 100),
-                                  (1, 30, 1024, 20)])
+                                  (1, 31, 1024, 20), (1, 31, 512, 12)])
 def test_matmul(device, dtype, dims, rng):
     mod = device.module
     batch, m, n, p = dims
@@ -205,3 +206,28 @@ def test_the_cpu_device_reuses_freed_large_buffers():
     assert mod.cached_buffer_bytes() == 0
     mod.fill(again, 2.0)  # the reused buffer is the live array's own
     assert np.asarray(again).min() == np.asarray(again).max() == 2.0
+
+
+def test_the_numba_device_reuses_freed_large_buffers_nobody_else_holds():
+    """numba's buffers are numpy arrays: a freed one of 64 KiB or more is handed out again for the
+    same size, unless a numpy view of it is still alive; the cache stays bounded."""
+    from needle_edu.backend_ndarray import backend_numba as mod
+    mod.release_cached_buffers()
+    first = mod.Array(1 << 18, "float32")  # 1 MiB
+    address = first.array.ctypes.data
+    del first
+    assert mod.cached_buffer_bytes() == 1 << 20
+    again = mod.Array(1 << 18, "float32")
+    assert again.array.ctypes.data == address and again.dtype == "float32" and mod.cached_buffer_bytes() == 0
+    view = again.array[1:]
+    del again
+    assert mod.cached_buffer_bytes() == 0  # the view still reads it
+    del view
+    small = mod.Array(1000, "float32")
+    del small
+    assert mod.cached_buffer_bytes() == 0  # small buffers are left to malloc
+    many = [mod.Array(1 << 24, "float32") for _ in range(5)]  # 5 x 64 MiB, more than the cache keeps
+    del many
+    assert 0 < mod.cached_buffer_bytes() <= 256 << 20
+    mod.release_cached_buffers()
+    assert mod.cached_buffer_bytes() == 0
