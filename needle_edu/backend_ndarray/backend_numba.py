@@ -12,6 +12,7 @@ the CPU cores with ``prange``; buffers are plain numpy arrays, as in ``backend_n
 import functools
 import math
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -19,10 +20,13 @@ from numba import get_num_threads, njit, prange, types
 from numba.extending import intrinsic
 
 from . import kernel_checks as check
-from .backend_numpy import BINARY_OPS, UNARY_OPS, Array  # noqa: F401  (buffers are numpy arrays)
+from .backend_numpy import BINARY_OPS, UNARY_OPS
+from .backend_numpy import Array as _NumpyArray
 
 CHUNK = 1 << 22  # elements of work per kernel call, so that Ctrl-C is seen often enough
-PARALLEL_MIN_WORK = 1 << 15  # below this many elements (or multiply-adds) one thread runs it
+# Below this much work (in elements copied or added; an exp or a log counts 16, a multiply-add
+# 1/4) one thread runs a kernel: waking numba's other threads costs about 10 us.
+PARALLEL_MIN_WORK = 1 << 17
 STRIDED_BLOCK = 4096  # elements of a strided copy one thread takes at a time
 ELEMENTWISE_BLOCK = 4096  # elements of an elementwise op one thread takes at a time
 REDUCE_BLOCK_COLS = 1024  # columns of the inner axis one reduction task takes
@@ -98,6 +102,70 @@ def _as_int64(values):
 
 
 # ---------------------------------------------------------------------------------------
+# Buffers: numpy arrays, and freed large ones are kept for reuse, as the cpu device does.
+
+CACHE_MIN_BYTES = 1 << 16  # smaller buffers come from malloc's own free lists
+CACHE_MAX_BYTES = 256 << 20  # freed memory kept at most
+
+
+class _FreedBuffers:
+    """Freed buffers of CACHE_MIN_BYTES or more, by (size, dtype), kept up to CACHE_MAX_BYTES."""
+
+    def __init__(self, min_bytes, max_bytes):
+        self.buffers, self.bytes = {}, 0
+        self.min_bytes, self.max_bytes = min_bytes, max_bytes
+
+    def take(self, size, dtype):
+        free = self.buffers.get((size, dtype))
+        if not free:
+            return None
+        array = free.pop()
+        self.bytes -= array.nbytes
+        return array
+
+    def keep(self, array, dtype):
+        if self.min_bytes <= array.nbytes <= self.max_bytes - self.bytes:
+            self.buffers.setdefault((array.size, dtype), []).append(array)
+            self.bytes += array.nbytes
+
+
+_freed = _FreedBuffers(CACHE_MIN_BYTES, CACHE_MAX_BYTES)
+_CACHE_MIN_SIZE = CACHE_MIN_BYTES // 8  # elements: no smaller Array can be in the cache
+
+
+class Array(_NumpyArray):
+    """A flat buffer: a 1-D numpy array, reused from a freed Array of the same size when it can.
+
+    Fresh memory from the OS costs a page fault per 4 KiB at its first write; reused memory does not.
+    """
+
+    def __init__(self, size, dtype="float32"):
+        array = _freed.take(size, dtype) if size >= _CACHE_MIN_SIZE else None
+        if array is None:
+            super().__init__(size, dtype)
+        else:
+            self.array, self._dtype = array, array.dtype.name
+
+    def __del__(self, freed=_freed, getrefcount=sys.getrefcount):  # (bound now: at exit globals may be gone)
+        array = self.array
+        # Kept only when nothing else holds it (a numpy view of it would): the references
+        # from self, from ``array`` and from getrefcount's argument make 3.
+        if array.nbytes >= freed.min_bytes and getrefcount(array) == 3:
+            freed.keep(array, self._dtype)
+
+
+def cached_buffer_bytes():
+    """Bytes of freed buffers kept for reuse."""
+    return _freed.bytes
+
+
+def release_cached_buffers():
+    """Hands the kept buffers back to the allocator."""
+    _freed.buffers.clear()
+    _freed.bytes = 0
+
+
+# ---------------------------------------------------------------------------------------
 # Strided views: compact, setitem and to_numpy walk one in row-major order.
 
 
@@ -106,36 +174,44 @@ def _strided_copy(view, flat, flat_step, shape, strides, offset, start, stop, in
     """Copies between the strided ``view`` and compact ``flat`` for flat indices [start, stop).
 
     Each thread takes a block of flat indices, converts the first into a multi-index by
-    div/mod, then steps through the block like an odometer, carrying into outer dims.
+    div/mod, then copies a run along the last dimension at a time (a plain loop, which
+    vectorizes), and steps to the next run like an odometer, carrying into outer dims.
     """
-    ndim = shape.shape[0]
+    last = shape.shape[0] - 1
+    step = strides[last]
     for block in prange((stop - start + STRIDED_BLOCK - 1) // STRIDED_BLOCK):
         begin = start + block * STRIDED_BLOCK
         end = min(begin + STRIDED_BLOCK, stop)
-        index = np.empty(ndim, dtype=np.int64)
+        index = np.empty(last + 1, dtype=np.int64)
         position = offset
         rest = begin
-        for d in range(ndim - 1, -1, -1):
+        for d in range(last, -1, -1):
             index[d] = rest % shape[d]
             rest //= shape[d]
             position += index[d] * strides[d]
-        for i in range(begin, end):
+        i = begin
+        while i < end:
+            run = min(shape[last] - index[last], end - i)
             if into_view:
-                view[position] = flat[i * flat_step]
+                for c in range(run):
+                    view[position + c * step] = flat[(i + c) * flat_step]
             else:
-                flat[i] = view[position]
-            d = ndim - 1
-            while d >= 0:
-                index[d] += 1
-                position += strides[d]
-                if index[d] < shape[d]:
-                    break
-                position -= shape[d] * strides[d]
+                for c in range(run):
+                    flat[i + c] = view[position + c * step]
+            i += run
+            index[last] += run
+            position += run * step
+            d = last
+            while d > 0 and index[d] == shape[d]:  # carry into the next outer dimension
+                position += strides[d - 1] - shape[d] * strides[d]
                 index[d] = 0
+                index[d - 1] += 1
                 d -= 1
 
 
 def _copy_strided(view, flat, flat_step, shape, strides, offset, into_view):
+    if len(shape) == 0:  # a single element: a run of one
+        shape, strides = (1,), (0,)
     shape, strides = _as_int64(shape), _as_int64(strides)
     for start, stop in _chunks(math.prod(shape)):
         _run(_strided_copy, stop - start,
@@ -350,26 +426,31 @@ def _scalar_block(val, dtype):
     return np.full(ELEMENTWISE_BLOCK, val, dtype=dtype)  # (kernels only read it)
 
 
+# The work of one element, for PARALLEL_MIN_WORK: a call to the C library counts 16 copies.
+_COST = {"power": 16, "log": 16, "exp": 16, "tanh": 16}
+
+
 def _binary_kernels(op):
     ewise_name, scalar_name = f"ewise_{BINARY_OPS[op]}", f"scalar_{BINARY_OPS[op]}"
+    cost = _COST.get(BINARY_OPS[op], 1)
 
     def ewise(a, b, out):
         check.elementwise(ewise_name, out, a, b)
         if out.size <= CHUNK:  # one call: no slices to make
-            _run(_binary_kernel, out.size, op, a.array, b.array, False, out.array)
+            _run(_binary_kernel, cost * out.size, op, a.array, b.array, False, out.array)
             return
         for start, stop in _chunks(out.size):
-            _run(_binary_kernel, stop - start,
+            _run(_binary_kernel, cost * (stop - start),
                  op, a.array[start:stop], b.array[start:stop], False, out.array[start:stop])
 
     def scalar(a, val, out):
         check.elementwise(scalar_name, out, a)
-        b = _scalar_block(float(val), a.array.dtype.name)
+        b = _scalar_block(float(val), a.dtype)
         if out.size <= CHUNK:
-            _run(_binary_kernel, out.size, op, a.array, b, True, out.array)
+            _run(_binary_kernel, cost * out.size, op, a.array, b, True, out.array)
             return
         for start, stop in _chunks(out.size):
-            _run(_binary_kernel, stop - start,
+            _run(_binary_kernel, cost * (stop - start),
                  op, a.array[start:stop], b, True, out.array[start:stop])
 
     return ewise, scalar
@@ -377,14 +458,15 @@ def _binary_kernels(op):
 
 def _unary_kernels(op):
     name = f"ewise_{UNARY_OPS[op]}"
+    cost = _COST.get(UNARY_OPS[op], 1)
 
     def ewise(a, out):
         check.elementwise(name, out, a)
         for start, stop in _chunks(out.size):
-            if name == "ewise_exp" and out.array.dtype == np.float32:
-                _run(_exp_float32_kernel, 16 * (stop - start), a.array[start:stop], out.array[start:stop])
+            if name == "ewise_exp" and out.dtype == "float32":
+                _run(_exp_float32_kernel, cost * (stop - start), a.array[start:stop], out.array[start:stop])
             else:
-                _run(_unary_kernel, stop - start, op, a.array[start:stop], out.array[start:stop])
+                _run(_unary_kernel, cost * (stop - start), op, a.array[start:stop], out.array[start:stop])
 
     return ewise
 
@@ -518,6 +600,12 @@ def reduce_max(a, out, outer, reduce, inner):
 # land in the same cache sets and evict each other.
 
 
+@njit(**_HELPER)
+def _round_up(k):
+    """k rounded up to a multiple of MATMUL_PAD (whole vectors of float32)."""
+    return (k + MATMUL_PAD - 1) // MATMUL_PAD * MATMUL_PAD
+
+
 @njit(fastmath={"reassoc", "contract"}, **_HELPER)
 def _dot(x, y):
     """x . y, vectorized: "reassoc" lets the sum be split into vector lanes."""
@@ -571,26 +659,29 @@ def _copy_planes(src, offsets, rows, cols, row_stride, col_stride, dst, ld):
 
 
 @_kernel(fastmath={"reassoc", "contract"})  # the helpers inline with these flags
-def _matmul_kernel(a, bt, out, m, n, p, ld, first_task, tasks):
+def _matmul_kernel(a, bt, out, m, n, p, ld, block_rows, first_task, tasks):
     """Tasks first_task .. first_task + tasks - 1 of out = a @ b, given bt, b transposed.
 
-    A task is MATMUL_BLOCK_ROWS rows of one matrix of the batch; bt holds each matrix's
+    A task is block_rows rows of one matrix of the batch; bt holds each matrix's
     p columns of b as rows of length ld >= n.
     """
-    row_blocks = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
-    lda = min(MATMUL_BLOCK_INNER, n) + MATMUL_PAD
+    row_blocks = (m + block_rows - 1) // block_rows
+    lda = _round_up(min(MATMUL_BLOCK_INNER, n)) + MATMUL_PAD
     for task in prange(tasks):
         t, block = (first_task + task) // row_blocks, (first_task + task) % row_blocks
         a_t, bt_t = a[t * m * n:(t + 1) * m * n], bt[t * p * ld:(t + 1) * p * ld]
-        i0 = block * MATMUL_BLOCK_ROWS
-        rows = min(MATMUL_BLOCK_ROWS, m - i0)
+        i0 = block * block_rows
+        rows = min(block_rows, m - i0)
         c = out[(t * m + i0) * p:(t * m + i0 + rows) * p]  # the task's rows of out
         c[:] = 0
         packed = np.empty(rows * lda, dtype=a.dtype)
         for k0 in range(0, n, MATMUL_BLOCK_INNER):
-            kc = min(MATMUL_BLOCK_INNER, n - k0)
+            # The dot products run over kc rounded up to whole vectors; the extra terms are 0 * 0.
+            kc = _round_up(min(MATMUL_BLOCK_INNER, n - k0))
             for i in range(rows):
-                packed[i * lda:i * lda + kc] = a_t[(i0 + i) * n + k0:(i0 + i) * n + k0 + kc]
+                piece = a_t[(i0 + i) * n + k0:(i0 + i) * n + min(k0 + kc, n)]
+                packed[i * lda:i * lda + piece.shape[0]] = piece
+                packed[i * lda + piece.shape[0]:i * lda + kc] = 0
             for j0 in range(0, p, MATMUL_BLOCK_COLS):
                 j1 = min(j0 + MATMUL_BLOCK_COLS, p)
                 for i in range(0, rows, 4):
@@ -625,8 +716,9 @@ def _matmul_kernel(a, bt, out, m, n, p, ld, first_task, tasks):
 
 
 def _leading_dimension(n):
-    """A row length >= n for packed rows: padded when n is a multiple of 256 elements."""
-    return n + MATMUL_PAD if n % 256 == 0 else n
+    """A row length >= n for packed rows, in whole vectors; padded when a multiple of 256 elements."""
+    ld = (n + MATMUL_PAD - 1) // MATMUL_PAD * MATMUL_PAD
+    return ld + MATMUL_PAD if ld % 256 == 0 else ld
 
 
 def matmul(a, b, out, batch, m, n, p):
@@ -635,14 +727,18 @@ def matmul(a, b, out, batch, m, n, p):
         return
     ld = _leading_dimension(n)
     bt = np.empty(batch * p * ld, dtype=b.array.dtype)
+    bt.reshape(batch * p, ld)[:, n:] = 0  # the padding that the dot products read
     # bt[t, j, k] = b[t, k, j]: matrix t of b starts at t * n * p
     _copy_planes(b.array, np.arange(batch, dtype=np.int64) * (n * p), p, n, 1, p, bt, ld)
-    tasks = batch * ((m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS)
-    work_per_task = max(1, min(m, MATMUL_BLOCK_ROWS) * n * p)
+    # Rows split evenly into blocks of at most MATMUL_BLOCK_ROWS (100 rows: 52 and 48, not 64 and 36).
+    row_blocks = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
+    block_rows = ((m + row_blocks - 1) // row_blocks + 3) // 4 * 4
+    tasks = batch * ((m + block_rows - 1) // block_rows)
+    work_per_task = max(1, min(m, block_rows) * n * p)
     tasks_per_call = max(2 * get_num_threads(), MATMUL_WORK_PER_CALL // work_per_task)
     for start, stop in _chunks(tasks, tasks_per_call):
-        _run(_matmul_kernel, (stop - start) * work_per_task,
-             a.array, bt, out.array, m, n, p, ld, start, stop - start)
+        _run(_matmul_kernel, (stop - start) * work_per_task // 4,  # a multiply-add: 1/4 of a copy
+             a.array, bt, out.array, m, n, p, ld, block_rows, start, stop - start)
 
 
 def available():
