@@ -80,6 +80,17 @@ def _merge_dims(shape, strides):
     return tuple(merged_shape) or (1,), tuple(merged_strides) or (1,)
 
 
+def _adjacent_runs(axes):
+    """``axes`` sorted and cut into runs of neighbours: (0, 2, 3) -> [(0,), (2, 3)]."""
+    runs = []
+    for axis in sorted(axes):
+        if runs and runs[-1][-1] == axis - 1:
+            runs[-1] += (axis,)
+        else:
+            runs.append((axis,))
+    return runs
+
+
 def normalize_axes(axes, ndim, op):
     """Axes as a tuple of non-negative ints, each in range and none repeated."""
     if axes is None:
@@ -538,6 +549,14 @@ class NDArray:
         reduce = math.prod(self._shape[i] for i in axes)
         if reduce == 0 and op == "max":
             raise ValueError(f"max: reduction over an empty axis (shape {self._shape}, axes {axes})")
+        runs = _adjacent_runs(axes)
+        if len(runs) > 1 and reduce and math.prod(out_shape):
+            # One run of neighbouring axes at a time, the last first: each pass reads its input as
+            # it lies, where moving all the reduced axes to the end would copy the whole array.
+            result = self
+            for run in reversed(runs):
+                result = result._reduce(run, True, op)
+            return result if keepdims else result.reshape(out_shape)
         out = NDArray._empty(out_shape, self._device, self.dtype)
         if out.size == 0:
             return out
