@@ -36,7 +36,10 @@ def stage_submissions(course, assignment, exchange, folder):
     """Collect each student's latest submission of ``assignment`` from the exchange into
     ``folder/<student>/<assignment>/`` (the layout of ``pipeline.collect``), leaving out those the
     course already holds (same ``timestamp.txt``); the students staged."""
-    folder = Path(folder)
+    folder, inbound = Path(folder), Path(exchange) / COURSE_ID / "inbound"
+    if not inbound.is_dir():
+        raise ExchangeError(f"no {inbound}: nothing was published to the exchange {exchange} "
+                            f"(python -m autograder publish {assignment} --exchange {exchange})")
     # nbgrader collects into a course root's submitted/; the staging root is a throwaway one
     # that reads due dates from the course's gradebook.
     staging = replace(course, root=folder / ".nbgrader")

@@ -9,10 +9,13 @@ configurable-http-proxy from its npm package. Two students and an instructor get
 through the hub's REST API; the students then use their own server through the proxy, with
 their own tokens, as JupyterLab's Assignments tab does: list, fetch, edit (alice pastes the
 source's solutions, bob writes wrong ones), submit. The instructor collects from the exchange,
-grades and returns feedback with the course tool, and each student fetches their own.
+grades and returns feedback with the course tool, typed into a terminal of their own server, and
+each student fetches their own feedback.
 """
+import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -95,6 +98,38 @@ class Hub:
         return reply
 
 
+    def terminal(self, name, command, timeout=900):
+        """(exit status, output) of ``command`` typed into a new terminal of ``name``'s server."""
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        terminal = self.user(name, "/api/terminals", method="POST", data={})["name"]
+
+        async def run():
+            socket = await websocket_connect(HTTPRequest(
+                f"ws://127.0.0.1:{self.port}/user/{name}/terminals/websocket/{terminal}",
+                headers={"Authorization": f"token {self.tokens[name]}"}))
+            socket.write_message(json.dumps(["stdin", f"{command}; echo __status__$?\r"]))
+            output = ""
+            while not (done := re.search(r"__status__(\d+)", output)):
+                message = await socket.read_message()
+                assert message is not None, f"the terminal closed; it showed:\n{output}"
+                kind, *content = json.loads(message)
+                output += content[0] if kind == "stdout" else ""
+            socket.close()
+            return int(done.group(1)), output
+
+        try:
+            return asyncio.run(asyncio.wait_for(run(), timeout))
+        finally:
+            self.user(name, f"/api/terminals/{terminal}", method="DELETE")
+
+    def course_tool(self, course, *arguments):
+        """``python -m autograder`` as the instructor types it in their server's terminal; its output."""
+        return self.terminal(INSTRUCTOR, " ".join([f"cd {ROOT} && NEEDLE_EDU_QUICK=1 .venv/bin/python -m autograder",
+                                                   "--course-root", str(course), *arguments]))
+
+
 def wait_for(what, probe, process, timeout=180):
     deadline = time.monotonic() + timeout
     while True:
@@ -160,6 +195,7 @@ def hub(tmp_path_factory):
         log.close()
 
 
+@pytest.mark.slow
 def test_students_get_the_course_kernel_and_student_tools_and_the_instructor_the_course_repository(hub):
     hub, *_ = hub
     for name in STUDENTS:
@@ -177,8 +213,11 @@ def test_students_get_the_course_kernel_and_student_tools_and_the_instructor_the
     assert foreign.value.code in (403, 404)
     teacher = hub.user(INSTRUCTOR, "/api/contents")
     assert {"autograder", "notebooks"} <= {entry["name"] for entry in teacher["content"]}
+    status, output = hub.terminal(INSTRUCTOR, f"cd {ROOT} && .venv/bin/python -m autograder --help")
+    assert status == 0 and "usage: python -m autograder" in output, output  # the instructor's terminal
 
 
+@pytest.mark.slow
 def test_fetch_edit_submit_collect_grade_and_feedback_through_the_hub(hub):
     from autograder.course import Course
     from autograder.grading import nbgrader_driver, sandbox
@@ -202,25 +241,25 @@ def test_fetch_edit_submit_collect_grade_and_feedback_through_the_hub(hub):
     inbound = sorted(p.name.split("+")[0] for p in (exchange / COURSE / "inbound").iterdir())
     assert inbound == sorted(STUDENTS)  # named by hub user, not by the unix user the servers share
 
-    # The instructor: collect, grade, return feedback, with the course tool.
-    collected = subprocess.run([sys.executable, "-m", "autograder", "--course-root", str(course_root), "collect",
-                                assignment, "--exchange", str(exchange)], cwd=ROOT, capture_output=True, text=True)
-    assert collected.returncode == 0 and "collected 2 submission(s)" in collected.stdout, collected
+    # The instructor, in a terminal of their server: collect, grade and return feedback with the course tool.
+    status, output = hub.course_tool(course_root, "collect", assignment, "--exchange", str(exchange))
+    assert status == 0 and "collected 2 submission(s)" in output, output
     course = Course(root=course_root)
     for name in STUDENTS:
         submitted = course.folder("submitted", assignment, name)
         assert (submitted / f"{assignment}.ipynb").read_bytes() == (hub.homes / name / notebook).read_bytes()
         assert not (submitted / "needle_edu").exists()
     unsandboxed = ["--unsandboxed"] if sandbox.unavailable() else []
-    course_tool(course_root, *unsandboxed, "--jobs", "1", "grade", assignment)
+    status, output = hub.course_tool(course_root, *unsandboxed, "--jobs", "1", "grade", assignment)
+    assert status == 0, output
     grades = {grade.student: grade for grade in nbgrader_driver.grades(course, assignment)}
     assert all(cell.score == cell.max_score for cell in grades["alice"].cells if cell.autograded)
     assert grades["bob"].score < grades["bob"].max_score
-    again = subprocess.run([sys.executable, "-m", "autograder", "--course-root", str(course_root), "collect",
-                            assignment, "--exchange", str(exchange)], cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 1 and "collected 0" in again.stdout  # nothing new: the grades stand
+    status, output = hub.course_tool(course_root, "collect", assignment, "--exchange", str(exchange))
+    assert status == 1 and "collected 0" in output, output  # nothing new: the grades stand
     assert set(g.student for g in nbgrader_driver.grades(course, assignment)) == set(STUDENTS)
-    course_tool(course_root, "feedback", assignment, "--exchange", str(exchange))
+    status, output = hub.course_tool(course_root, "feedback", assignment, "--exchange", str(exchange))
+    assert status == 0, output
 
     # Each student fetches their own feedback.
     _, hidden = leaks.secrets(course, assignment)
@@ -233,3 +272,14 @@ def test_fetch_edit_submit_collect_grade_and_feedback_through_the_hub(hub):
         grade = grades[name]
         assert f"(Score: {round(float(grade.score), 2)} / {round(float(grade.max_score), 2)})" in html  # their own
         assert not leaks.find(hidden, [page])
+
+
+def test_collect_takes_a_folder_or_an_exchange_and_says_why_an_exchange_fails(tmp_path, capsys):
+    from autograder import cli
+
+    course = ["--course-root", str(tmp_path / "course")]
+    for extra in ([], [str(tmp_path), "--exchange", str(tmp_path)]):
+        assert cli.main([*course, "collect", "a01", *extra]) == 2
+        assert "collect takes a folder of submissions or --exchange DIR" in capsys.readouterr().err
+    assert cli.main([*course, "collect", "a01", "--exchange", str(tmp_path / "nowhere")]) == 2
+    assert f"no {tmp_path / 'nowhere' / COURSE / 'inbound'}: nothing was published" in capsys.readouterr().err
