@@ -70,7 +70,7 @@ class Mean(Reduction):
 
     def gradient(self, out_grad, node):
         shape = node.inputs[0].shape
-        return self.expand(out_grad, shape) / self.count(shape)
+        return self.expand(out_grad / self.count(shape), shape)  # divide the few, then broadcast
 
 
 def mean(a, axes=None, keepdims=False):
