@@ -6,13 +6,15 @@ with the course tool, and starts JupyterHub on the deployment's configuration wi
 for a test machine: the dummy authenticator, and servers spawned as this unix user with a home
 folder each (SimpleLocalProcessSpawner) instead of one unix account per user. The proxy is
 configurable-http-proxy from its npm package. Two students and an instructor get their servers
-through the hub's REST API; the students then use their own server through the proxy, with
-their own tokens, as JupyterLab's Assignments tab does: list, fetch, edit (alice pastes the
-source's solutions, bob writes wrong ones), submit. The instructor collects from the exchange,
-grades and returns feedback with the course tool, typed into a terminal of their own server, and
-each student fetches their own feedback.
+through the hub's REST API, and a student logs in on the hub's login page as in a browser. The
+students then use their own server through the proxy, with their own tokens, as JupyterLab's
+Assignments tab does: list, fetch, edit (alice pastes the source's solutions, bob writes wrong
+ones), submit. The instructor collects from the exchange, grades and returns feedback with the
+course tool, typed into a terminal of their own server, and each student fetches their own
+feedback.
 """
 import asyncio
+import http.cookiejar
 import json
 import os
 import re
@@ -215,6 +217,23 @@ def test_students_get_the_course_kernel_and_student_tools_and_the_instructor_the
     assert {"autograder", "notebooks"} <= {entry["name"] for entry in teacher["content"]}
     status, output = hub.terminal(INSTRUCTOR, f"cd {ROOT} && .venv/bin/python -m autograder --help")
     assert status == 0 and "usage: python -m autograder" in output, output  # the instructor's terminal
+
+
+@pytest.mark.slow
+def test_a_student_logs_in_on_the_hub_page_and_reaches_only_their_own_server(hub):
+    hub, *_ = hub
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    base = f"http://127.0.0.1:{hub.port}"
+    page = browser.open(f"{base}/hub/login", timeout=60).read().decode()
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"username": "alice", "password": "any", "_xsrf": xsrf}).encode()
+    # The hub's login, then its OAuth redirects to alice's server, as in a browser.
+    with browser.open(f"{base}/hub/login?next=/user/alice/lab", data=form, timeout=60) as response:
+        assert response.url.endswith("/user/alice/lab") and "@jupyter/nbgrader" in response.read().decode()
+    assert "started" in json.loads(browser.open(f"{base}/user/alice/api/status", timeout=60).read())
+    with pytest.raises(urllib.error.HTTPError) as foreign:
+        browser.open(f"{base}/user/bob/api/status", timeout=60)
+    assert foreign.value.code in (403, 404)
 
 
 @pytest.mark.slow
