@@ -195,6 +195,10 @@ def _strided_copy(view, flat, flat_step, shape, strides, offset, start, stop, in
             if into_view:
                 for c in range(run):
                     view[position + c * step] = flat[(i + c) * flat_step]
+            elif step == 1:  # contiguous rows and broadcast ones: loops that vectorize
+                flat[i:i + run] = view[position:position + run]
+            elif step == 0:
+                flat[i:i + run] = view[position]
             else:
                 for c in range(run):
                     flat[i + c] = view[position + c * step]
@@ -726,10 +730,10 @@ def matmul(a, b, out, batch, m, n, p):
     if batch * m * p == 0:
         return
     ld = _leading_dimension(n)
-    bt = np.empty(batch * p * ld, dtype=b.array.dtype)
-    bt.reshape(batch * p, ld)[:, n:] = 0  # the padding that the dot products read
+    bt = Array(batch * p * ld, b.dtype)  # a buffer like an op's output: reused once freed
+    bt.array.reshape(batch * p, ld)[:, n:] = 0  # the padding that the dot products read
     # bt[t, j, k] = b[t, k, j]: matrix t of b starts at t * n * p
-    _copy_planes(b.array, np.arange(batch, dtype=np.int64) * (n * p), p, n, 1, p, bt, ld)
+    _copy_planes(b.array, np.arange(batch, dtype=np.int64) * (n * p), p, n, 1, p, bt.array, ld)
     # Rows split evenly into blocks of at most MATMUL_BLOCK_ROWS (100 rows: 52 and 48, not 64 and 36).
     row_blocks = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
     block_rows = ((m + row_blocks - 1) // row_blocks + 3) // 4 * 4
@@ -738,7 +742,7 @@ def matmul(a, b, out, batch, m, n, p):
     tasks_per_call = max(2 * get_num_threads(), MATMUL_WORK_PER_CALL // work_per_task)
     for start, stop in _chunks(tasks, tasks_per_call):
         _run(_matmul_kernel, (stop - start) * work_per_task // 4,  # a multiply-add: 1/4 of a copy
-             a.array, bt, out.array, m, n, p, ld, block_rows, start, stop - start)
+             a.array, bt.array, out.array, m, n, p, ld, block_rows, start, stop - start)
 
 
 def available():
