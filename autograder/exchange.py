@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from . import pipeline
 from .grading import nbgrader_driver
 
 COURSE_ID = "needle-edu"
@@ -50,7 +51,8 @@ def stage_submissions(course, assignment, exchange, folder):
         held = course.folder("submitted", assignment, student) / "timestamp.txt"
         if held.exists() and held.read_text() == (submission / "timestamp.txt").read_text():
             continue
-        shutil.move(submission, folder / student / assignment)
+        (folder / student).mkdir(exist_ok=True)
+        submission.rename(folder / student / assignment)
         students.append(student)
     shutil.rmtree(staging.root)
     return students
@@ -58,8 +60,6 @@ def stage_submissions(course, assignment, exchange, folder):
 
 def collect(course, assignment, exchange):
     """``pipeline.collect`` of the new submissions in the exchange; the students collected."""
-    from . import pipeline
-
     with tempfile.TemporaryDirectory(prefix="needle-edu-collect-") as folder:
         stage_submissions(course, assignment, exchange, folder)
         return pipeline.collect(course, assignment, folder)
