@@ -525,7 +525,12 @@ def _reduce_run(op, run):
     lanes = min(MAX_LANES, run.shape[0])
     whole = run.shape[0] // lanes * lanes
     acc = run[:lanes].copy()
-    for start in range(lanes, whole, lanes):
+    start = lanes
+    while start + 4 * lanes <= whole:  # four groups of lanes a pass: acc is read and written once
+        _accumulate_4_rows(_MAX, acc, run[start:start + lanes], run[start + lanes:start + 2 * lanes],
+                           run[start + 2 * lanes:start + 3 * lanes], run[start + 3 * lanes:start + 4 * lanes])
+        start += 4 * lanes
+    for start in range(start, whole, lanes):
         _accumulate_row(_MAX, acc, run[start:start + lanes])
     result = acc[0]
     for r in range(1, lanes):
