@@ -64,6 +64,19 @@ def test_compact(device, dtype, rng):
     np.testing.assert_array_equal(read(mod, out), numpy_view(base, shape, strides, offset).reshape(-1))
 
 
+# Broadcasts: the last stride 0 (one element repeated along each row), large enough for threads too.
+@pytest.mark.parametrize("shape, strides", [((2, 3), (1, 0)), ((3, 4, 5, 6), (0, 1, 0, 0)),
+                                            ((8, 16, 28, 28), (0, 1, 0, 0)), ((5, 7), (0, 0))])
+def test_compact_of_broadcasts(device, dtype, rng, shape, strides):
+    if is_slow(device) and np.prod(shape) > 5000:
+        pytest.skip("numba_cuda on the simulator: large buffers take minutes")
+    mod = device.module
+    base = rng.standard_normal(16).astype(dtype)
+    out = mod.Array(int(np.prod(shape)), dtype)
+    mod.compact(buffer(mod, base, dtype), out, shape, strides, 0)
+    np.testing.assert_array_equal(read(mod, out), numpy_view(base, shape, strides, 0).reshape(-1))
+
+
 def test_setitem(device, dtype, rng):
     mod = device.module
     shape, strides, offset = (3, 4), (-10, 2), 25
