@@ -139,6 +139,8 @@ class Array(_NumpyArray):
     Fresh memory from the OS costs a page fault per 4 KiB at its first write; reused memory does not.
     """
 
+    array = None  # until __init__ has one: a failed allocation leaves nothing for __del__ to keep
+
     def __init__(self, size, dtype="float32"):
         array = _freed.take(size, dtype) if size >= _CACHE_MIN_SIZE else None
         if array is None:
@@ -150,7 +152,7 @@ class Array(_NumpyArray):
         array = self.array
         # Kept only when nothing else holds it (a numpy view of it would): the references
         # from self, from ``array`` and from getrefcount's argument make 3.
-        if array.nbytes >= freed.min_bytes and getrefcount(array) == 3:
+        if array is not None and array.nbytes >= freed.min_bytes and getrefcount(array) == 3:
             freed.keep(array, self._dtype)
 
 
