@@ -465,6 +465,32 @@ void parallel_rows(const View& v, bool parallel, Fn&& fn) {
   }
 }
 
+// dst[k * ldd + r] = src[r * lds + k] for r, k < L = 16 bytes / sizeof(T): one small block of a
+// transpose, through registers (the 4 x 4 float transpose of SSE, written with GCC's shuffles).
+template <typename T>
+inline void transpose_block(const T* src, idx_t lds, T* dst, idx_t ldd) {
+  if constexpr (std::is_same_v<T, float>) {
+    typedef float V __attribute__((vector_size(16)));
+    typedef int M __attribute__((vector_size(16)));
+    V r[4];
+    for (int k = 0; k < 4; ++k) std::memcpy(&r[k], src + k * lds, sizeof(V));
+    const V lo01 = __builtin_shuffle(r[0], r[1], M{0, 4, 1, 5}), hi01 = __builtin_shuffle(r[0], r[1], M{2, 6, 3, 7});
+    const V lo23 = __builtin_shuffle(r[2], r[3], M{0, 4, 1, 5}), hi23 = __builtin_shuffle(r[2], r[3], M{2, 6, 3, 7});
+    const V o[4] = {__builtin_shuffle(lo01, lo23, M{0, 1, 4, 5}), __builtin_shuffle(lo01, lo23, M{2, 3, 6, 7}),
+                    __builtin_shuffle(hi01, hi23, M{0, 1, 4, 5}), __builtin_shuffle(hi01, hi23, M{2, 3, 6, 7})};
+    for (int k = 0; k < 4; ++k) std::memcpy(dst + k * ldd, &o[k], sizeof(V));
+  } else {
+    typedef double V __attribute__((vector_size(16)));
+    typedef long long M __attribute__((vector_size(16)));
+    V r0, r1;
+    std::memcpy(&r0, src, sizeof(V));
+    std::memcpy(&r1, src + lds, sizeof(V));
+    const V o0 = __builtin_shuffle(r0, r1, M{0, 2}), o1 = __builtin_shuffle(r0, r1, M{1, 3});
+    std::memcpy(dst, &o0, sizeof(V));
+    std::memcpy(dst + ldd, &o1, sizeof(V));
+  }
+}
+
 // out[i] = a[view(i)]: the compact copy of a strided view.
 template <typename T>
 void gather(const T* src, const View& v, T* out) {
@@ -511,6 +537,12 @@ void gather(const T* src, const View& v, T* out) {
       T tile[TB][TB];  // tile[j][i]: column j of the tile
       for (idx_t j0 = c0; j0 < c1; j0 += TB) {
         const idx_t j1 = std::min(c1, j0 + TB);
+        constexpr idx_t L = 16 / sizeof(T);
+        if (rs == 1 && (i1 - i0) % L == 0 && (j1 - j0) % L == 0) {  // a transpose: in L x L blocks
+          for (idx_t j = j0; j < j1; j += L)
+            for (idx_t i = i0; i < i1; i += L) transpose_block(src + base + j * cs + i, cs, dst + i * C + j, C);
+          continue;
+        }
         for (idx_t j = j0; j < j1; ++j) {
           const T* s = src + base + j * cs;
           for (idx_t i = i0; i < i1; ++i) tile[j - j0][i - i0] = s[i * rs];

@@ -77,6 +77,21 @@ def test_compact_of_broadcasts(device, dtype, rng, shape, strides):
     np.testing.assert_array_equal(read(mod, out), numpy_view(base, shape, strides, 0).reshape(-1))
 
 
+# Transposes of the last two dimensions (the cpu device copies those in register blocks where
+# both sides are whole blocks): NHWC <-> NCHW, and matrices with and without ragged edges.
+@pytest.mark.parametrize("size, shape, strides", [
+    (2 * 784 * 16, (2, 16, 28, 28), (12544, 1, 448, 16)), (2 * 784 * 16, (2, 28, 28, 16), (12544, 28, 1, 784)),
+    (64 * 36, (64, 36), (1, 64)), (40 * 44, (44, 40), (1, 44)), (35, (5, 7), (1, 5)), (96 * 70, (70, 96), (1, 70))])
+def test_compact_of_transposes(device, dtype, rng, size, shape, strides):
+    if is_slow(device) and size > 5000:
+        pytest.skip("numba_cuda on the simulator: large buffers take minutes")
+    mod = device.module
+    base = rng.standard_normal(size).astype(dtype)
+    out = mod.Array(int(np.prod(shape)), dtype)
+    mod.compact(buffer(mod, base, dtype), out, shape, strides, 0)
+    np.testing.assert_array_equal(read(mod, out), numpy_view(base, shape, strides, 0).reshape(-1))
+
+
 def test_setitem(device, dtype, rng):
     mod = device.module
     shape, strides, offset = (3, 4), (-10, 2), 25
