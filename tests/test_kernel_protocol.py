@@ -210,20 +210,24 @@ def test_kernels_on_one_thread_and_on_all(device, dtype, size, rng):
     np.testing.assert_array_equal(read(mod, transposed), a.reshape(rows, cols).T.reshape(-1))
 
 
-def test_the_cpu_device_reuses_freed_large_buffers():
+def check_freed_buffer_cache(mod, address_of, drop_a_view=False):
     """A freed buffer of 64 KiB or more is handed out again for the same size (no fresh pages to
-    fault in), the cache stays bounded, and release_cached_buffers empties it."""
-    from needle_edu.backend_ndarray import cpu
-    if not cpu().enabled():
-        pytest.skip("the cpu device is not built here")
-    mod = cpu().module
+    fault in) and never while a numpy view of it lives (``drop_a_view``); small buffers are left
+    to malloc, the cache stays bounded, and release_cached_buffers empties it. Returns the reused
+    buffer, still alive."""
     mod.release_cached_buffers()
     first = mod.Array(1 << 18, "float32")  # 1 MiB
-    address = np.asarray(first).ctypes.data
+    address = address_of(first)
     del first
     assert mod.cached_buffer_bytes() == 1 << 20
     again = mod.Array(1 << 18, "float32")
-    assert np.asarray(again).ctypes.data == address and mod.cached_buffer_bytes() == 0
+    assert address_of(again) == address and again.dtype == "float32" and mod.cached_buffer_bytes() == 0
+    if drop_a_view:
+        held = mod.Array(1 << 18, "float32")
+        view = np.asarray(held.array)[1:]
+        del held
+        assert mod.cached_buffer_bytes() == 0  # the view still reads it
+        del view
     small = mod.Array(1000, "float32")
     del small
     assert mod.cached_buffer_bytes() == 0  # small buffers are left to malloc
@@ -232,30 +236,20 @@ def test_the_cpu_device_reuses_freed_large_buffers():
     assert 0 < mod.cached_buffer_bytes() <= 256 << 20
     mod.release_cached_buffers()
     assert mod.cached_buffer_bytes() == 0
+    return again
+
+
+def test_the_cpu_device_reuses_freed_large_buffers():
+    from needle_edu.backend_ndarray import cpu
+    if not cpu().enabled():
+        pytest.skip("the cpu device is not built here")
+    mod = cpu().module
+    again = check_freed_buffer_cache(mod, lambda a: np.asarray(a).ctypes.data)
     mod.fill(again, 2.0)  # the reused buffer is the live array's own
     assert np.asarray(again).min() == np.asarray(again).max() == 2.0
 
 
 def test_the_numba_device_reuses_freed_large_buffers_nobody_else_holds():
-    """numba's buffers are numpy arrays: a freed one of 64 KiB or more is handed out again for the
-    same size, unless a numpy view of it is still alive; the cache stays bounded."""
+    """numba's buffers are numpy arrays, which a view can still hold after the Array is gone."""
     from needle_edu.backend_ndarray import backend_numba as mod
-    mod.release_cached_buffers()
-    first = mod.Array(1 << 18, "float32")  # 1 MiB
-    address = first.array.ctypes.data
-    del first
-    assert mod.cached_buffer_bytes() == 1 << 20
-    again = mod.Array(1 << 18, "float32")
-    assert again.array.ctypes.data == address and again.dtype == "float32" and mod.cached_buffer_bytes() == 0
-    view = again.array[1:]
-    del again
-    assert mod.cached_buffer_bytes() == 0  # the view still reads it
-    del view
-    small = mod.Array(1000, "float32")
-    del small
-    assert mod.cached_buffer_bytes() == 0  # small buffers are left to malloc
-    many = [mod.Array(1 << 24, "float32") for _ in range(5)]  # 5 x 64 MiB, more than the cache keeps
-    del many
-    assert 0 < mod.cached_buffer_bytes() <= 256 << 20
-    mod.release_cached_buffers()
-    assert mod.cached_buffer_bytes() == 0
+    check_freed_buffer_cache(mod, lambda a: a.array.ctypes.data, drop_a_view=True)
