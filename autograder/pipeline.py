@@ -2,6 +2,7 @@
 
 Each job reads and writes the course root; nbgrader does the notebook work.
 """
+import concurrent.futures
 import csv
 import os
 import shutil
@@ -21,12 +22,30 @@ class CourseError(RuntimeError):
 
 
 def release(course, assignment):
-    """Student build, source conversion and nbgrader's release of ``assignment``; the release folder."""
+    """Student build, source conversion and nbgrader's release of ``assignment``; the release folder.
+
+    Recording the expected values (running the source notebook, most of the time) overlaps
+    with the student build and nbgrader's generate_assignment: they share no files.
+    """
     source = course.assignments()[assignment]
     kernel.install()
+    notebooks.convert_sources(source, course.folder("source", assignment))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as recorder:
+        recording = recorder.submit(expected.record, course, assignment)
+        try:
+            released = _build_release(course, assignment)
+        finally:
+            try:
+                recording.result()
+            except expected.SourceTestFailed as error:
+                raise CourseError(f"{assignment}: {error}") from None
+    return released
+
+
+def _build_release(course, assignment):
+    """The student build, and nbgrader's release of the converted source with the build beside it."""
     build = student_build.build(course.library, assignment, course.notebook_names(),
                                 course.student_build(assignment))
-    notebooks.convert_sources(source, course.folder("source", assignment))
     run = nbgrader_driver.generate_assignment(course, assignment)
     if not run.ok:
         raise CourseError(f"nbgrader generate_assignment {assignment} failed: {run.reason()}\n{run.output}")
@@ -36,10 +55,6 @@ def release(course, assignment):
         notebook = notebooks.read(path)
         notebook.metadata["kernelspec"] = kernel.notebook_kernelspec()
         notebooks.write(notebook, path)
-    try:
-        expected.record(course, assignment)
-    except expected.SourceTestFailed as error:
-        raise CourseError(f"{assignment}: {error}") from None
     return released
 
 

@@ -65,6 +65,32 @@ def test_course_model_holds(assignment, tmp_path):
     assert leaks.check(course, assignment, blank=("blank",)) == []
 
 
+def fixture_variant(tmp_path, old, new):
+    """A copy of the fixture assignment with ``old`` replaced by ``new`` in its source."""
+    folder = shutil.copytree(FIXTURES / "a00_fixture", tmp_path / "variant" / "a00_fixture")
+    source = folder / "a00_fixture.md"
+    assert old in source.read_text()
+    source.write_text(source.read_text().replace(old, new, 1))
+    return Course(root=tmp_path / "course_build", notebook_dirs=[folder.parent, REPO / "notebooks"])
+
+
+@pytest.mark.slow
+def test_release_records_in_a_scratch_folder_and_refuses_a_source_failing_its_tests(tmp_path):
+    """Recording the expected values runs beside nbgrader's release: a file the source's run
+    writes reaches neither the release nor the source folder; a failing source is refused."""
+    writes = fixture_variant(tmp_path / "writes", "import needle_edu\n",
+                             "import needle_edu\nopen('written_by_the_run.txt', 'w').write('x')\n")
+    released = pipeline.release(writes, "a00_fixture")
+    assert (writes.root / "expected" / "a00_fixture" / "a00_fixture.json").exists()
+    assert not list(writes.root.rglob("written_by_the_run.txt")), "the source's run wrote into the course"
+    assert (released / "needle_edu").is_dir()
+
+    broken = fixture_variant(tmp_path / "broken", "return exponentials / exponentials.sum(axis=1, keepdims=True)",
+                             "return exponentials")
+    with pytest.raises(pipeline.CourseError, match="a00_fixture: the source fails its test cell test_softmax"):
+        pipeline.release(broken, "a00_fixture")
+
+
 def test_secrets_cover_solutions_hidden_tests_and_library_regions(tmp_path):
     course = make_course(tmp_path)
     notebooks.convert_sources(FIXTURES / "a00_fixture", course.folder("source", "a00_fixture"))

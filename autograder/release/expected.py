@@ -6,6 +6,8 @@ release; the grader compares student records with them (:mod:`autograder.grading
 import json
 import math
 import os
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -58,11 +60,14 @@ def record(course, assignment):
     folder = course.root / "expected" / assignment
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted(course.folder("source", assignment).glob("*.ipynb")):
+    source = course.folder("source", assignment)
+    for path in sorted(source.glob("*.ipynb")):
         notebook = notebooks.read(path)
-        NotebookClient(notebook, kernel_name="python3", timeout=max(SOURCE_CELL_TIMEOUT, course.cell_timeout),
-                       allow_errors=True,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        with tempfile.TemporaryDirectory(prefix=f"record-{assignment}-") as scratch:
+            # a scratch copy of the folder: what the run writes never reaches the release beside it
+            workdir = shutil.copytree(source, Path(scratch) / source.name)
+            NotebookClient(notebook, kernel_name="python3", timeout=max(SOURCE_CELL_TIMEOUT, course.cell_timeout),
+                           allow_errors=True, resources={"metadata": {"path": str(workdir)}}).execute()
         target = folder / f"{path.stem}.json"
         temporary = target.with_name(f".{target.name}.{os.getpid()}")
         temporary.write_text(json.dumps({"cells": from_notebook(notebook), "seconds": cell_seconds(notebook)}))
