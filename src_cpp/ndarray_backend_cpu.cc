@@ -534,10 +534,21 @@ void gather(const T* src, const View& v, T* out) {
       for_rows(planes, plane, plane + 1, [&](idx_t, idx_t off) { base = off; });
       T* dst = out + plane * R * C;
       const idx_t i1 = std::min(R, i0 + TB), c1 = std::min(C, c0 + kCols);
+      constexpr idx_t L = 16 / sizeof(T);
+      if (rs == 1 && C * idx_t(sizeof(T)) % 2048 == 0 && cs * idx_t(sizeof(T)) % 2048 != 0) {
+        // A transpose whose output rows (only) are a multiple of 2 KiB apart: a tile's TB rows
+        // would share a few cache sets. L x L blocks through registers instead, L rows of the
+        // output at a time along the whole piece; the ragged edges one value at a time.
+        const idx_t ib = i0 + (i1 - i0) / L * L, cb = c0 + (c1 - c0) / L * L;
+        for (idx_t i = i0; i < ib; i += L)
+          for (idx_t j = c0; j < cb; j += L) transpose_block(src + base + j * cs + i, cs, dst + i * C + j, C);
+        for (idx_t j = c0; j < c1; ++j)
+          for (idx_t i = j < cb ? ib : i0; i < i1; ++i) dst[i * C + j] = src[base + j * cs + i];
+        continue;
+      }
       T tile[TB][TB];  // tile[j][i]: column j of the tile
       for (idx_t j0 = c0; j0 < c1; j0 += TB) {
         const idx_t j1 = std::min(c1, j0 + TB);
-        constexpr idx_t L = 16 / sizeof(T);
         if (rs == 1 && (i1 - i0) % L == 0 && (j1 - j0) % L == 0) {  // a transpose: in L x L blocks
           for (idx_t j = j0; j < j1; j += L)
             for (idx_t i = i0; i < i1; i += L) transpose_block(src + base + j * cs + i, cs, dst + i * C + j, C);

@@ -78,10 +78,12 @@ def test_compact_of_broadcasts(device, dtype, rng, shape, strides):
 
 
 # Transposes of the last two dimensions (the cpu device copies those in register blocks where
-# both sides are whole blocks): NHWC <-> NCHW, and matrices with and without ragged edges.
+# both sides are whole blocks): NHWC <-> NCHW, and matrices with and without ragged edges; output
+# rows a multiple of 2 KiB apart (the cpu device then copies them a few output rows at a time).
 @pytest.mark.parametrize("size, shape, strides", [
     (2 * 784 * 16, (2, 16, 28, 28), (12544, 1, 448, 16)), (2 * 784 * 16, (2, 28, 28, 16), (12544, 28, 1, 784)),
-    (64 * 36, (64, 36), (1, 64)), (40 * 44, (44, 40), (1, 44)), (35, (5, 7), (1, 5)), (96 * 70, (70, 96), (1, 70))])
+    (64 * 36, (64, 36), (1, 64)), (40 * 44, (44, 40), (1, 44)), (35, (5, 7), (1, 5)), (96 * 70, (70, 96), (1, 70)),
+    (512 * 147, (147, 512), (1, 147)), (3 * 1024 * 37, (3, 37, 1024), (37 * 1024, 1, 37))])
 def test_compact_of_transposes(device, dtype, rng, size, shape, strides):
     if is_slow(device) and size > 5000:
         pytest.skip("numba_cuda on the simulator: large buffers take minutes")
