@@ -37,7 +37,8 @@ import needle_edu as ndl  # noqa: E402
 from needle_edu import autograd, nn, optim  # noqa: E402
 from needle_edu.backend_ndarray import kernel_checks, ndarray  # noqa: E402
 
-import bench_training  # noqa: E402  (the workloads)
+import bench_conv  # noqa: E402  (the workloads)
+import bench_training  # noqa: E402
 
 CATEGORIES = ("kernel", "dispatch", "alloc", "ndarray", "checks", "graph")
 OUTSIDE = "outside ops (model, loss, data)"
@@ -233,9 +234,23 @@ def lstm_time_step(device, hidden=256, batch=32):
     return step
 
 
+def conv_step(layer, batch=32):
+    """Forward and backward of one of ResNet9's convolutions (``bench_conv``'s layer ``layer``)."""
+    side, c_in, c_out, k, stride = bench_conv.RESNET9_LAYERS[layer]
+
+    def make(device):
+        x, w = bench_conv.layer_arrays(batch, side, c_in, c_out, k, layer)
+        return bench_conv.needle_step(device, x, w, stride, layer > 0)
+
+    return make
+
+
 WORKLOADS = {
     "mlp": ("MLP 784-100-10 training step (batch 100: forward, backward, SGD step)", mlp_step),
     "lstm": ("LSTM time step (one layer, hidden 256, batch 32: forward and backward)", lstm_time_step),
+    **{f"conv{layer + 1}": (f"ResNet9 convolution {layer + 1} {bench_conv.RESNET9_LAYERS[layer]} "
+                            "(side, c_in, c_out, k, stride), batch 32: forward and backward", conv_step(layer))
+       for layer in range(len(bench_conv.RESNET9_LAYERS))},
 }
 
 

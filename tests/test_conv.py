@@ -6,6 +6,8 @@ the clear errors for bad input, raised before any kernel runs.
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import ALL_DEVICE_NAMES, is_slow, require
 
 import needle_edu as ndl
@@ -116,6 +118,26 @@ def test_im2col_is_a_view_of_the_padded_input():
     assert patches._handle is a._handle  # no copy until compact
     want = np.lib.stride_tricks.sliding_window_view(a.numpy(), (3, 2), axis=(1, 2))[:, ::2, ::2]
     np.testing.assert_array_equal(patches.numpy(), want.transpose(0, 1, 2, 4, 5, 3))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 2),
+       st.integers(0, 5), st.integers(0, 5), st.integers(0, 10 ** 6))
+def test_col2im_adds_every_tap_where_its_window_took_it(kh, kw, stride, dilation, c, extra_h, extra_w, seed):
+    """AddWindows against np.add.at over every (window, tap): blocks of taps for dilation 1,
+    one tap at a time otherwise; images with rows and columns no window reaches."""
+    shape = (2, dilation * (kh - 1) + 1 + extra_h, dilation * (kw - 1) + 1 + extra_w, c)
+    h_out, w_out = ((size - dilation * (k - 1) - 1) // stride + 1 for size, k in ((shape[1], kh), (shape[2], kw)))
+    cols = np.random.default_rng(seed).standard_normal((2, h_out, w_out, kh, kw, c))
+    want = np.zeros(shape)
+    for i in range(kh):
+        for j in range(kw):
+            rows = stride * np.arange(h_out)[:, None] + dilation * i
+            columns = stride * np.arange(w_out)[None, :] + dilation * j
+            np.add.at(want, (slice(None), rows, columns), cols[:, :, :, i, j, :])
+    cols_tensor = tensor(cols, "cpu", "float64", requires_grad=False)
+    got = ops.ops_conv.AddWindows(shape, (kh, kw), stride, dilation)(cols_tensor)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kernel,stride", [(2, None), (3, 2), (3, 1), (2, 3)])

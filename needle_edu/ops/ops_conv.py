@@ -95,10 +95,9 @@ class Conv(TensorOp):
 
     @student_implements("a05")
     def gradient(self, out_grad, node):
-        """Both gradients are convolutions: the input's is the output gradient convolved with the
-        flipped, transposed kernel (for stride > 1 the same sums, computed by col2im without the
-        dilation's zeros); the weights' is the input convolved with the output gradient, batch
-        and channels swapped."""
+        """The input's gradient is the output gradient convolved with the flipped, transposed
+        kernel (for stride > 1 the same sums, computed by col2im without the dilation's zeros); the
+        weights' is the input convolved with the output gradient, computed as patches^T @ out_grad."""
         # BEGIN SOLUTION a05
         image, kernel = node.inputs
         kh, kw = kernel.shape[:2]
@@ -124,13 +123,12 @@ class Conv(TensorOp):
             grad_image = full[:, top:top + image.shape[1], left:left + image.shape[2], :]
         if kernel.requires_grad:
             padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
-            # Only the rows and columns some window reached: then the result is exactly KH x KW.
-            reach = [s * (out_grad.shape[axis] - 1) + d * (k - 1) + 1 for axis, k in ((1, kh), (2, kw))]
-            if reach != list(padded.shape[1:3]):
-                padded = padded[:, :reach[0], :reach[1], :]
-            by_channel = conv(padded.permute((3, 1, 2, 0)), out_grad.permute((1, 2, 0, 3)),
-                              stride=d, dilation=s)
-            grad_kernel = by_channel.permute((1, 2, 0, 3))
+            # The matmul view: the forward pass is rows @ weights, so the weights' gradient is
+            # rows transposed @ out_grad, the rows being the patches of the padded input.
+            patches = Windows((kh, kw), s, dilation=d)(padded)
+            n, h_out, w_out = patches.shape[:3]
+            rows = patches.reshape((n * h_out * w_out, kh * kw * image.shape[3]))
+            grad_kernel = (rows.transpose() @ out_grad.reshape((n * h_out * w_out, kernel.shape[3]))).reshape(kernel.shape)
         return grad_image, grad_kernel
         # END SOLUTION
 
@@ -182,6 +180,35 @@ class AddWindows(TensorOp):
         self.shape, self.kernel_shape, self.stride, self.dilation = tuple(shape), kernel_shape, stride, dilation
 
     def compute(self, cols):
+        if self.dilation > 1:
+            return self._add_each_tap(cols)
+        return self._add_tap_blocks(cols)
+
+    def _add_tap_blocks(self, cols):
+        """Image row y = s * q + r (r < s): tap i of window m lands at q = m + i // s, r = i % s.
+        So the taps i in [s b, s b + s) of every window fill disjoint rows (one r each) of the
+        block of windows shifted by b: one add per s x s block of taps, not one per tap."""
+        n, h_out, w_out, kh, kw, c = cols.shape
+        s = self.stride
+        blocks = (-(-kh // s), -(-kw // s))
+        # the image, rounded up to whole multiples of s, seen as (N, H/s, s, W/s, s, C)
+        rows, columns = (s * max(-(-size // s), out + b - 1)
+                         for size, out, b in ((self.shape[1], h_out, blocks[0]), (self.shape[2], w_out, blocks[1])))
+        out = zeros((n, rows, columns, c), device=cols.device, dtype=cols.dtype)
+        grid = out.reshape((n, rows // s, s, columns // s, s, c))
+        for bi in range(blocks[0]):
+            for bj in range(blocks[1]):
+                taps_i, taps_j = min(s, kh - s * bi), min(s, kw - s * bj)
+                block = cols[:, :, :, s * bi:s * bi + taps_i, s * bj:s * bj + taps_j, :].permute((0, 1, 3, 2, 4, 5))
+                where = (slice(None), slice(bi, bi + h_out), slice(0, taps_i),
+                         slice(bj, bj + w_out), slice(0, taps_j), slice(None))
+                grid[where] = grid[where] + block if bi or bj else block
+        if (rows, columns) == self.shape[1:3]:
+            return out
+        return out[:, :self.shape[1], :self.shape[2], :].compact()
+
+    def _add_each_tap(self, cols):
+        """Taps ``dilation`` apart: one strided add per tap."""
         out = zeros(self.shape, device=cols.device, dtype=cols.dtype)
         _, h_out, w_out, kh, kw = cols.shape[:5]
         s, d = self.stride, self.dilation
