@@ -100,6 +100,17 @@ def test_secrets_cover_solutions_hidden_tests_and_library_regions(tmp_path):
     assert 'check.close("softmax of zeros", softmax(np.zeros((2, 4))), np.full((2, 4), 0.25))' not in hidden
 
 
+def test_a_library_line_repeated_outside_its_region_is_no_secret(tmp_path):
+    """A line of a stubbed region that the public code also has (Conv.compute and a05's
+    Conv.gradient both unpack the patches' shape) is what students see anyway: no leak."""
+    solutions, _ = leaks.secrets(make_course(tmp_path), "a01_softmax_regression")
+    repeated, region_only = "n, h_out, w_out = patches.shape[:3]", "patches = Windows((kh, kw), s, dilation=d)(padded)"
+    source = (REPO / "needle_edu" / "ops" / "ops_conv.py").read_text()
+    assert source.count(repeated) >= 2 and source.count(region_only) == 1
+    assert repeated not in solutions
+    assert region_only in solutions
+
+
 def test_wrong_example_runs_but_gives_wrong_results():
     import numpy as np
     cell = ('def scale(x, factor):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x * factor\n'

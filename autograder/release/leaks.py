@@ -46,10 +46,12 @@ def secrets(course, assignment):
         hidden += notebook_hidden
     regions = student_build.stubbed_regions(course.library, assignment, course.notebook_names())
     library_lines = [line for region in regions for line in region_lines(region)]
-    public_library = set()
+    public_library = set()  # the lines outside the stubbed regions: a region may repeat one
     for path in {region.path for region in regions}:
-        public_library.update(line.strip() for line in path.read_text().splitlines())
-    public_library -= {line.strip() for line in library_lines}
+        inside = {number for region in regions if region.path == path
+                  for number in range(region.begin, region.end + 1)}
+        public_library.update(line.strip() for number, line in enumerate(path.read_text().splitlines(), 1)
+                              if number not in inside)
     return sorted(set(solutions + notebooks.distinctive(library_lines, public_library))), sorted(set(hidden))
 
 
@@ -69,7 +71,7 @@ def check(course, assignment, blank=("blank",)):
     """
     solutions, hidden = secrets(course, assignment)
     released = [p for folder in (course.folder("release", assignment), course.student_build(assignment))
-                for p in folder.rglob("*") if p.suffix in (".ipynb", ".py", ".md", ".txt")]
+                for p in folder.rglob("*") if p.is_file()]  # compiled modules too: their strings
     feedback = sorted((course.root / "feedback").glob(f"*/{assignment}/*.html"))
     blank = [p for p in feedback if p.parts[-3] in blank]
     only_hidden = [line for line in hidden if line not in solutions]  # a student may write those
