@@ -111,6 +111,20 @@ def test_a_library_line_repeated_outside_its_region_is_no_secret(tmp_path):
     assert region_only in solutions
 
 
+def test_nbgrader_starts_without_the_iri_checker():
+    """Each autograde is an nbgrader process: it starts without the module that cost 1.6 s of CPU,
+    and nbgrader runs."""
+    import subprocess
+    import sys
+    code = ("import runpy, sys\nsys.argv = ['nbgrader', '--version']\ntry:\n"
+            "    runpy.run_module('autograder.grading.nbgrader_main', run_name='__main__')\n"
+            "except SystemExit:\n    pass\nimport jsonschema\n"
+            "print('iri checker:', sys.modules.get('rfc3987_syntax', 'never imported'))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "nbgrader version" in done.stdout, done.stderr[-2000:]
+    assert "iri checker: None" in done.stdout or "iri checker: never imported" in done.stdout, done.stdout
+
+
 def test_wrong_example_runs_but_gives_wrong_results():
     import numpy as np
     cell = ('def scale(x, factor):\n    """Doc."""\n    ### BEGIN SOLUTION\n    return x * factor\n'

@@ -54,7 +54,8 @@ def nbgrader(course, *arguments, env=None, timeout=None, pass_fds=()):
     """``nbgrader <arguments>`` on ``course``; it and all it started are killed past ``timeout`` seconds.
 
     ``pass_fds``: descriptors it inherits (a sandbox slot's lock, held while it runs)."""
-    command = [sys.executable, "-m", "nbgrader", *arguments, f"--CourseDirectory.root={course.root}"]
+    command = [sys.executable, "-m", "autograder.grading.nbgrader_main", *arguments,
+               f"--CourseDirectory.root={course.root}"]
     if not any(str(argument).startswith("--Execute.timeout=") for argument in arguments):
         command.append(f"--Execute.timeout={course.cell_timeout}")
     # nbgrader runs the environment's `alembic` script, so its bin/ goes on PATH
