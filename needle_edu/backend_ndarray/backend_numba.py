@@ -33,7 +33,7 @@ REDUCE_BLOCK_COLS = 1024  # columns of the inner axis one reduction task takes
 MAX_LANES = 64  # running maxima side by side in a max over a contiguous run
 MATMUL_BLOCK_ROWS = 256  # rows of ``out`` one task computes, at most
 MATMUL_BLOCK_INNER = 128  # rows of a panel of b summed into four rows of ``out`` at a time
-MATMUL_BLOCK_COLS = 496  # columns of a panel of b (512 float64 would be 4 KiB: the same cache sets)
+MATMUL_BLOCK_COLS = 496  # columns of a panel of b, at most (512 float64 rows are 4 KiB: same cache sets)
 MATMUL_PAD = 16  # rows of panels are rounded up to whole cache lines: 16 float32
 MATMUL_WORK_PER_CALL = 1 << 28  # multiply-adds per kernel call, so that Ctrl-C is seen
 TRANSPOSE_TILE = 32  # square tiles of a transposing copy: the lines written stay in L1
@@ -687,13 +687,11 @@ def _aligned(x, size):
 
 
 @_kernel(fastmath={"reassoc", "contract"})  # the helpers inline with these flags
-def _matmul_kernel(a, b, out, m, n, p, block_rows, first_task, tasks):
-    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, b in panels (``_pack_panels``).
-
-    A task is block_rows rows of one matrix of the batch.
-    """
+def _matmul_kernel(a, b, out, m, n, p, cols, block_rows, first_task, tasks):
+    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, b in panels cols wide
+    (``_pack_panels``). A task is block_rows rows of one matrix of the batch."""
     row_blocks = (m + block_rows - 1) // block_rows
-    ldc = _round_up(min(MATMUL_BLOCK_COLS, p))
+    ldc = cols
     panels_size = n * _round_up(p)  # of one matrix's panels
     for task in prange(tasks):
         t, block = (first_task + task) // row_blocks, (first_task + task) % row_blocks
@@ -701,8 +699,8 @@ def _matmul_kernel(a, b, out, m, n, p, block_rows, first_task, tasks):
         i0 = block * block_rows
         rows = min(block_rows, m - i0)
         acc = _aligned(np.empty(rows * ldc + MATMUL_PAD, dtype=out.dtype), rows * ldc)
-        for j0 in range(0, p, MATMUL_BLOCK_COLS):
-            w = min(MATMUL_BLOCK_COLS, p - j0)
+        for j0 in range(0, p, cols):
+            w = min(cols, p - j0)
             ldp = _round_up(w)
             panel = b_t[j0 * n:j0 * n + n * ldp]
             acc[:] = 0
@@ -728,12 +726,12 @@ def _matmul_kernel(a, b, out, m, n, p, block_rows, first_task, tasks):
                 _row(out, t * m + i0 + r, p, j0, w)[:] = _row(acc, r, ldc, 0, w)
 
 
-def _pack_panels(src, dst):
-    """dst[t] = src[t] cut into panels of MATMUL_BLOCK_COLS columns (the last one narrower),
-    each panel's rows one after another, rounded up to whole cache lines."""
+def _pack_panels(src, dst, cols):
+    """dst[t] = src[t] cut into panels of cols columns (the last one narrower), each panel's
+    rows one after another, rounded up to whole cache lines."""
     batch, n, p = src.shape
-    for j0 in range(0, p, MATMUL_BLOCK_COLS):
-        w = min(MATMUL_BLOCK_COLS, p - j0)
+    for j0 in range(0, p, cols):
+        w = min(cols, p - j0)
         panel = dst[:, j0 * n:(j0 + _round_up(w)) * n].reshape(batch, n, _round_up(w))
         panel[:, :, :w] = src[:, :, j0:j0 + w]
 
@@ -744,10 +742,12 @@ def matmul(a, b, out, batch, m, n, p):
         return
     # In panels, the rows of b that a task reads together lie together, and a vector loaded
     # from them is one cache line, not parts of two.
+    # Panels of at most MATMUL_BLOCK_COLS columns, of even widths (512: 256 and 256, not 496 and 16).
+    cols = _round_up(-(-p // -(-p // MATMUL_BLOCK_COLS)))
     size = batch * n * _round_up(p)
     buffer = Array(size + MATMUL_PAD, b.dtype)  # reused once freed, as an op's output
     first = -buffer.array.ctypes.data % 64 // buffer.array.itemsize  # on a cache line
-    _pack_panels(b.array.reshape(batch, n, p), buffer.array[first:first + size].reshape(batch, size // batch))
+    _pack_panels(b.array.reshape(batch, n, p), buffer.array[first:first + size].reshape(batch, -1), cols)
     # Rows split evenly into blocks of at most MATMUL_BLOCK_ROWS (300 rows: 152 and 148, not 256
     # and 44), and into enough blocks for two tasks a thread; a block's rows are a multiple of 4.
     row_blocks = max((m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS, -(-2 * get_num_threads() // batch))
@@ -757,7 +757,8 @@ def matmul(a, b, out, batch, m, n, p):
     tasks_per_call = max(2 * get_num_threads(), MATMUL_WORK_PER_CALL // work_per_task)
     for start, stop in _chunks(tasks, tasks_per_call):
         _run(_matmul_kernel, (stop - start) * work_per_task // 4,  # a multiply-add: 1/4 of a copy
-             a.array, buffer.array[first:first + size], out.array, m, n, p, block_rows, start, stop - start)
+             a.array, buffer.array[first:first + size], out.array, m, n, p, cols, block_rows,
+             start, stop - start)
 
 
 def available():
