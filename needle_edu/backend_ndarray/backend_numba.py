@@ -31,10 +31,10 @@ STRIDED_BLOCK = 4096  # elements of a strided copy one thread takes at a time
 ELEMENTWISE_BLOCK = 4096  # elements of an elementwise op one thread takes at a time
 REDUCE_BLOCK_COLS = 1024  # columns of the inner axis one reduction task takes
 MAX_LANES = 64  # running maxima side by side in a max over a contiguous run
-MATMUL_BLOCK_ROWS = 256  # rows of ``out`` one task computes, at most
-MATMUL_BLOCK_INNER = 128  # rows of a panel of b summed into four rows of ``out`` at a time
-MATMUL_BLOCK_COLS = 496  # columns of a panel of b, at most (512 float64 rows are 4 KiB: same cache sets)
-MATMUL_PAD = 16  # rows of panels are rounded up to whole cache lines: 16 float32
+MATMUL_BLOCK_ROWS = 64  # rows of ``out`` one task computes
+MATMUL_BLOCK_INNER = 1024  # KC: the length of the dot products between two updates of ``out``
+MATMUL_BLOCK_COLS = 128  # columns of ``out`` whose transposed B rows stay in cache together
+MATMUL_PAD = 16  # extra elements per packed row (one cache line of float32)
 MATMUL_WORK_PER_CALL = 1 << 28  # multiply-adds per kernel call, so that Ctrl-C is seen
 TRANSPOSE_TILE = 32  # square tiles of a transposing copy: the lines written stay in L1
 
@@ -597,7 +597,49 @@ def reduce_max(a, out, outer, reduce, inner):
 
 
 # ---------------------------------------------------------------------------------------
-# Transposing copies: compact of a transposed view.
+# Matmul as blocks of dot products.
+#
+# A fast matmul keeps a tile of C in registers while it streams A and B past it. numba has no
+# vector types, and a local 2-D accumulator array stays in memory (5 GFLOP/s), so the tile
+# here is sixteen scalar sums: C[i:i+4, j:j+4] as dot products of four rows of A with four
+# columns of B. With B transposed (its columns made rows) all eight are contiguous runs, and
+# the compiler vectorizes the loop over k with sixteen vector accumulators: each value
+# loaded feeds four multiply-adds. Around it, cache blocking: a task packs KC-long pieces of
+# its rows of A into a buffer that stays in L2 and walks B's transposed rows in groups of
+# MATMUL_BLOCK_COLS, which stay in L2 while all the task's rows pass them. The packed rows
+# are MATMUL_PAD elements longer than KC: rows a power of two apart in memory would all
+# land in the same cache sets and evict each other.
+
+
+@njit(**_HELPER)
+def _round_up(k):
+    """k rounded up to a multiple of MATMUL_PAD (whole vectors of float32)."""
+    return (k + MATMUL_PAD - 1) // MATMUL_PAD * MATMUL_PAD
+
+
+@njit(fastmath={"reassoc", "contract"}, **_HELPER)
+def _dot(x, y):
+    """x . y, vectorized: "reassoc" lets the sum be split into vector lanes."""
+    total = x.dtype.type(0)
+    for k in range(x.shape[0]):
+        total += x[k] * y[k]
+    return total
+
+
+@njit(fastmath={"reassoc", "contract"}, **_HELPER)
+def _dot_4x4(a0, a1, a2, a3, b0, b1, b2, b3):
+    """The sixteen dot products of rows a0..a3 with rows b0..b3, in one pass over k."""
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = a0.dtype.type(0)
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = a0.dtype.type(0)
+    for k in range(a0.shape[0]):
+        x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+        y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
+        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
+        s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
+        s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
+    return ((s00, s01, s02, s03), (s10, s11, s12, s13),
+            (s20, s21, s22, s23), (s30, s31, s32, s33))
 
 
 @_kernel()
@@ -627,138 +669,87 @@ def _copy_planes(src, offsets, rows, cols, row_stride, col_stride, dst, ld):
              src, offsets, rows, cols, row_stride, col_stride, dst, ld, start, stop - start)
 
 
-# ---------------------------------------------------------------------------------------
-# Matmul as a sum of outer products: row i of out is the sum over k of a[i, k] * (row k of b).
-# The inner loop runs along a row of b and a row of out, both contiguous, so it vectorizes.
-#
-# numba has no vector types to hold a tile of out in registers, so out's rows are read and
-# written by the inner loop; _add_outer_4x4 makes each of those loads and stores carry sixteen
-# multiply-adds. Around it, cache blocking: b is copied into panels MATMUL_BLOCK_COLS wide,
-# rows on cache lines, and a task sums its rows of out in a buffer ``acc`` (L2) one panel at
-# a time, MATMUL_BLOCK_INNER rows of the panel (L2) into four rows of ``acc`` (L1) at a time.
-
-
-@njit(**_HELPER)
-def _row(x, r, ld, start, width):
-    """Columns start .. start + width - 1 of row r of a matrix stored with its rows ld apart."""
-    return x[r * ld + start:r * ld + start + width]
-
-
-@njit(fastmath={"reassoc", "contract"}, **_HELPER)
-def _add_outer_4x4(c0, c1, c2, c3, a, i, lda, b0, b1, b2, b3):
-    """c_r += a[i + r * lda + q] * b_q for r, q in 0..3: four rows of out, four steps of k.
-
-    Each vector of b loaded feeds four rows, and each vector of out is loaded and stored once
-    for sixteen multiply-adds; the sixteen values of a wait in registers.
-    """
-    a00, a01, a02, a03 = a[i], a[i + 1], a[i + 2], a[i + 3]
-    i += lda
-    a10, a11, a12, a13 = a[i], a[i + 1], a[i + 2], a[i + 3]
-    i += lda
-    a20, a21, a22, a23 = a[i], a[i + 1], a[i + 2], a[i + 3]
-    i += lda
-    a30, a31, a32, a33 = a[i], a[i + 1], a[i + 2], a[i + 3]
-    for j in range(c0.shape[0]):
-        y0, y1, y2, y3 = b0[j], b1[j], b2[j], b3[j]
-        c0[j] += a00 * y0 + a01 * y1 + a02 * y2 + a03 * y3
-        c1[j] += a10 * y0 + a11 * y1 + a12 * y2 + a13 * y3
-        c2[j] += a20 * y0 + a21 * y1 + a22 * y2 + a23 * y3
-        c3[j] += a30 * y0 + a31 * y1 + a32 * y2 + a33 * y3
-
-
-@njit(fastmath={"contract"}, **_HELPER)
-def _add_outer_1x1(c, x, b):
-    """c += x * b: one row of out, one step of k (the rows and steps left over by _add_outer_4x4)."""
-    for j in range(c.shape[0]):
-        c[j] += x * b[j]
-
-
-@njit(**_HELPER)
-def _round_up(k):
-    """k rounded up to a multiple of MATMUL_PAD (whole vectors, whole cache lines of float32)."""
-    return (k + MATMUL_PAD - 1) // MATMUL_PAD * MATMUL_PAD
-
-
-@njit(**_HELPER)
-def _aligned(x, size):
-    """size elements of x from the first on a cache line (64 bytes; x has MATMUL_PAD spare)."""
-    start = -x.ctypes.data % 64 // x.itemsize
-    return x[start:start + size]
-
-
 @_kernel(fastmath={"reassoc", "contract"})  # the helpers inline with these flags
-def _matmul_kernel(a, b, out, m, n, p, cols, block_rows, first_task, tasks):
-    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, b in panels cols wide
-    (``_pack_panels``). A task is block_rows rows of one matrix of the batch."""
+def _matmul_kernel(a, bt, out, m, n, p, ld, block_rows, first_task, tasks):
+    """Tasks first_task .. first_task + tasks - 1 of out = a @ b, given bt, b transposed.
+
+    A task is block_rows rows of one matrix of the batch; bt holds each matrix's
+    p columns of b as rows of length ld >= n.
+    """
     row_blocks = (m + block_rows - 1) // block_rows
-    ldc = cols
-    panels_size = n * _round_up(p)  # of one matrix's panels
+    lda = _round_up(min(MATMUL_BLOCK_INNER, n)) + MATMUL_PAD
     for task in prange(tasks):
         t, block = (first_task + task) // row_blocks, (first_task + task) % row_blocks
-        a_t, b_t = a[t * m * n:(t + 1) * m * n], b[t * panels_size:(t + 1) * panels_size]
+        a_t, bt_t = a[t * m * n:(t + 1) * m * n], bt[t * p * ld:(t + 1) * p * ld]
         i0 = block * block_rows
         rows = min(block_rows, m - i0)
-        acc = _aligned(np.empty(rows * ldc + MATMUL_PAD, dtype=out.dtype), rows * ldc)
-        for j0 in range(0, p, cols):
-            w = min(cols, p - j0)
-            ldp = _round_up(w)
-            panel = b_t[j0 * n:j0 * n + n * ldp]
-            acc[:] = 0
-            for k0 in range(0, n, MATMUL_BLOCK_INNER):
-                k1 = min(k0 + MATMUL_BLOCK_INNER, n)
-                k4 = k1 - (k1 - k0) % 4  # the steps of k that come in fours
-                for i in range(0, rows - rows % 4, 4):
-                    c0, c1 = _row(acc, i, ldc, 0, w), _row(acc, i + 1, ldc, 0, w)
-                    c2, c3 = _row(acc, i + 2, ldc, 0, w), _row(acc, i + 3, ldc, 0, w)
-                    for k in range(k0, k4, 4):
-                        _add_outer_4x4(c0, c1, c2, c3, a_t, (i0 + i) * n + k, n,
-                                       _row(panel, k, ldp, 0, w), _row(panel, k + 1, ldp, 0, w),
-                                       _row(panel, k + 2, ldp, 0, w), _row(panel, k + 3, ldp, 0, w))
-                    for k in range(k4, k1):
-                        for r in range(i, i + 4):
-                            _add_outer_1x1(_row(acc, r, ldc, 0, w), a_t[(i0 + r) * n + k],
-                                           _row(panel, k, ldp, 0, w))
-                for r in range(rows - rows % 4, rows):
-                    for k in range(k0, k1):
-                        _add_outer_1x1(_row(acc, r, ldc, 0, w), a_t[(i0 + r) * n + k],
-                                       _row(panel, k, ldp, 0, w))
-            for r in range(rows):
-                _row(out, t * m + i0 + r, p, j0, w)[:] = _row(acc, r, ldc, 0, w)
+        c = out[(t * m + i0) * p:(t * m + i0 + rows) * p]  # the task's rows of out
+        c[:] = 0
+        packed = np.empty(rows * lda, dtype=a.dtype)
+        for k0 in range(0, n, MATMUL_BLOCK_INNER):
+            # The dot products run over kc rounded up to whole vectors; the extra terms are 0 * 0.
+            kc = _round_up(min(MATMUL_BLOCK_INNER, n - k0))
+            for i in range(rows):
+                piece = a_t[(i0 + i) * n + k0:(i0 + i) * n + min(k0 + kc, n)]
+                packed[i * lda:i * lda + piece.shape[0]] = piece
+                packed[i * lda + piece.shape[0]:i * lda + kc] = 0
+            for j0 in range(0, p, MATMUL_BLOCK_COLS):
+                j1 = min(j0 + MATMUL_BLOCK_COLS, p)
+                for i in range(0, rows, 4):
+                    if i + 4 > rows:  # fewer than four rows left: one dot product each
+                        for r in range(i, rows):
+                            for j in range(j0, j1):
+                                c[r * p + j] += _dot(packed[r * lda:r * lda + kc],
+                                                     bt_t[j * ld + k0:j * ld + k0 + kc])
+                        break
+                    a0 = packed[i * lda:i * lda + kc]
+                    a1 = packed[(i + 1) * lda:(i + 1) * lda + kc]
+                    a2 = packed[(i + 2) * lda:(i + 2) * lda + kc]
+                    a3 = packed[(i + 3) * lda:(i + 3) * lda + kc]
+                    for j in range(j0, j1, 4):
+                        if j + 4 > j1:  # fewer than four columns left
+                            for jj in range(j, j1):
+                                b_col = bt_t[jj * ld + k0:jj * ld + k0 + kc]
+                                c[i * p + jj] += _dot(a0, b_col)
+                                c[(i + 1) * p + jj] += _dot(a1, b_col)
+                                c[(i + 2) * p + jj] += _dot(a2, b_col)
+                                c[(i + 3) * p + jj] += _dot(a3, b_col)
+                            break
+                        tile = _dot_4x4(a0, a1, a2, a3,
+                                        bt_t[j * ld + k0:j * ld + k0 + kc],
+                                        bt_t[(j + 1) * ld + k0:(j + 1) * ld + k0 + kc],
+                                        bt_t[(j + 2) * ld + k0:(j + 2) * ld + k0 + kc],
+                                        bt_t[(j + 3) * ld + k0:(j + 3) * ld + k0 + kc])
+                        for r in range(4):
+                            row = c[(i + r) * p + j:(i + r) * p + j + 4]
+                            for q in range(4):
+                                row[q] += tile[r][q]
 
 
-def _pack_panels(src, dst, cols):
-    """dst[t] = src[t] cut into panels of cols columns (the last one narrower), each panel's
-    rows one after another, rounded up to whole cache lines."""
-    batch, n, p = src.shape
-    for j0 in range(0, p, cols):
-        w = min(cols, p - j0)
-        panel = dst[:, j0 * n:(j0 + _round_up(w)) * n].reshape(batch, n, _round_up(w))
-        panel[:, :, :w] = src[:, :, j0:j0 + w]
+def _leading_dimension(n):
+    """A row length >= n for packed rows, in whole vectors; padded when a multiple of 256 elements."""
+    ld = (n + MATMUL_PAD - 1) // MATMUL_PAD * MATMUL_PAD
+    return ld + MATMUL_PAD if ld % 256 == 0 else ld
 
 
 def matmul(a, b, out, batch, m, n, p):
     check.matmul(a, b, out, batch, m, n, p)
     if batch * m * p == 0:
         return
-    # In panels, the rows of b that a task reads together lie together, and a vector loaded
-    # from them is one cache line, not parts of two.
-    # Panels of at most MATMUL_BLOCK_COLS columns, of even widths (512: 256 and 256, not 496 and 16).
-    cols = _round_up(-(-p // -(-p // MATMUL_BLOCK_COLS)))
-    size = batch * n * _round_up(p)
-    buffer = Array(size + MATMUL_PAD, b.dtype)  # reused once freed, as an op's output
-    first = -buffer.array.ctypes.data % 64 // buffer.array.itemsize  # on a cache line
-    _pack_panels(b.array.reshape(batch, n, p), buffer.array[first:first + size].reshape(batch, -1), cols)
-    # Rows split evenly into blocks of at most MATMUL_BLOCK_ROWS (300 rows: 152 and 148, not 256
-    # and 44), and into enough blocks for two tasks a thread; a block's rows are a multiple of 4.
-    row_blocks = max((m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS, -(-2 * get_num_threads() // batch))
+    ld = _leading_dimension(n)
+    bt = Array(batch * p * ld, b.dtype)  # a buffer like an op's output: reused once freed
+    bt.array.reshape(batch * p, ld)[:, n:] = 0  # the padding that the dot products read
+    # bt[t, j, k] = b[t, k, j]: matrix t of b starts at t * n * p
+    _copy_planes(b.array, np.arange(batch, dtype=np.int64) * (n * p), p, n, 1, p, bt.array, ld)
+    # Rows split evenly into blocks of at most MATMUL_BLOCK_ROWS (100 rows: 52 and 48, not 64 and 36).
+    row_blocks = (m + MATMUL_BLOCK_ROWS - 1) // MATMUL_BLOCK_ROWS
     block_rows = ((m + row_blocks - 1) // row_blocks + 3) // 4 * 4
     tasks = batch * ((m + block_rows - 1) // block_rows)
     work_per_task = max(1, min(m, block_rows) * n * p)
     tasks_per_call = max(2 * get_num_threads(), MATMUL_WORK_PER_CALL // work_per_task)
     for start, stop in _chunks(tasks, tasks_per_call):
         _run(_matmul_kernel, (stop - start) * work_per_task // 4,  # a multiply-add: 1/4 of a copy
-             a.array, buffer.array[first:first + size], out.array, m, n, p, cols, block_rows,
-             start, stop - start)
+             a.array, bt.array, out.array, m, n, p, ld, block_rows, start, stop - start)
 
 
 def available():
