@@ -86,6 +86,28 @@ def test_conv_op_matches_torch(case, shape):
     np.testing.assert_allclose(W.grad.numpy(), want_dw, **tol)
 
 
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_conv_weight_gradient_reuses_the_patches_of_an_input_without_gradient(case, shape):
+    """A network's images need no gradient: the forward pass keeps their patches for the
+    weights' gradient, and only then (not for an input that needs a gradient, nor under no_grad)."""
+    device, dtype, tol = case
+    n, h, w, c_in, c_out, k, stride, padding, dilation = shape
+    rng = np.random.default_rng(sum(shape) + 1)
+    x, weight = rng.standard_normal((n, h, w, c_in)), rng.standard_normal((k, k, c_in, c_out))
+    out_grad = rng.standard_normal(torch_out_shape(x.shape, weight.shape, stride, padding, dilation))
+    _, _, want_dw = torch_conv(x, weight, out_grad, stride, padding, dilation)
+    X, W = tensor(x, device, dtype, requires_grad=False), tensor(weight, device, dtype)
+    Y = ops.conv(X, W, stride=stride, padding=padding, dilation=dilation)
+    assert Y.op.saved_rows is not None
+    Y.backward(tensor(out_grad, device, dtype, requires_grad=False))
+    np.testing.assert_allclose(W.grad.numpy(), want_dw, **tol)
+    assert ops.conv(tensor(x, device, dtype), W, stride=stride, padding=padding, dilation=dilation).op.saved_rows is None
+    op = ops.ops_conv.Conv(stride, padding, dilation)
+    with ndl.autograd.no_grad():
+        op(X, W)
+    assert op.saved_rows is None
+
+
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 0), (2, 2)])
 def test_conv_gradient_against_finite_differences(stride, padding):
     rng = np.random.default_rng(stride * 10 + padding)

@@ -101,14 +101,23 @@ def test_secrets_cover_solutions_hidden_tests_and_library_regions(tmp_path):
 
 
 def test_a_library_line_repeated_outside_its_region_is_no_secret(tmp_path):
-    """A line of a stubbed region that the public code also has (Conv.compute and a05's
-    Conv.gradient both unpack the patches' shape) is what students see anyway: no leak."""
-    solutions, _ = leaks.secrets(make_course(tmp_path), "a01_softmax_regression")
-    repeated, region_only = "n, h_out, w_out = patches.shape[:3]", "patches = Windows((kh, kw), s, dilation=d)(padded)"
-    source = (REPO / "needle_edu" / "ops" / "ops_conv.py").read_text()
-    assert source.count(repeated) >= 2 and source.count(region_only) == 1
-    assert repeated not in solutions
-    assert region_only in solutions
+    """A line of a stubbed region that the public code of its file also has is what students see
+    anyway: not a secret, while the region's own lines are."""
+    library = tmp_path / "needle_edu"
+    library.mkdir()
+    (library / "shapes.py").write_text(
+        "def public(image):\n"
+        "    batch_size, image_height = image.shape[:2]\n"
+        "    return batch_size * image_height\n\n\n"
+        "def graded(image):\n"
+        "    # BEGIN SOLUTION a01\n"
+        "    batch_size, image_height = image.shape[:2]\n"
+        "    return batch_size + image_height * image_height\n"
+        "    # END SOLUTION\n")
+    course = Course(root=tmp_path / "course_build", notebook_dirs=NOTEBOOK_DIRS, library=library)
+    solutions, _ = leaks.secrets(course, "a01_softmax_regression")
+    assert "return batch_size + image_height * image_height" in solutions
+    assert "batch_size, image_height = image.shape[:2]" not in solutions
 
 
 def test_nbgrader_starts_without_the_iri_checker():

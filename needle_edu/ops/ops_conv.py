@@ -5,7 +5,7 @@ of a matrix (im2col), multiplied by the weights flattened to (K * K * C_in, C_ou
 """
 import numbers
 
-from ..autograd import TensorOp
+from ..autograd import Tensor, TensorOp, is_grad_enabled
 from ..backend_ndarray import zeros
 from ..course import student_implements
 from .ops_shape import flip, pad
@@ -86,11 +86,20 @@ class Conv(TensorOp):
                 raise ValueError(f"{self.name}: weights of shape {b.shape} (dilation {self.dilation}) "
                                  f"do not fit in the input of shape {a.shape} padded by {self.padding}")
 
+    def __call__(self, a, b):
+        # An input that needs no gradient (a network's images): the weights' gradient reuses its
+        # patches, kept from the forward pass as torch's save_for_backward would, not recomputed.
+        self.keep_rows = is_grad_enabled() and not a.requires_grad and b.requires_grad
+        self.saved_rows = None
+        return super().__call__(a, b)
+
     def compute(self, a, b):
         kh, kw, c_in, c_out = b.shape
         patches = im2col(pad_hw(a, self.padding), (kh, kw), self.stride, self.dilation)
         n, h_out, w_out = patches.shape[:3]
         rows = patches.compact().reshape((n * h_out * w_out, kh * kw * c_in))
+        if getattr(self, "keep_rows", False):
+            self.saved_rows = rows
         return (rows @ b.reshape((kh * kw * c_in, c_out))).reshape((n, h_out, w_out, c_out))
 
     @student_implements("a05")
@@ -122,13 +131,16 @@ class Conv(TensorOp):
             top, left = (max(-e, 0) for e in extra)
             grad_image = full[:, top:top + image.shape[1], left:left + image.shape[2], :]
         if kernel.requires_grad:
-            padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
             # The matmul view: the forward pass is rows @ weights, so the weights' gradient is
             # rows transposed @ out_grad, the rows being the patches of the padded input.
-            patches = Windows((kh, kw), s, dilation=d)(padded)
-            n, h_out, w_out = patches.shape[:3]
-            rows = patches.reshape((n * h_out * w_out, kh * kw * image.shape[3]))
-            grad_kernel = (rows.transpose() @ out_grad.reshape((n * h_out * w_out, kernel.shape[3]))).reshape(kernel.shape)
+            if getattr(self, "saved_rows", None) is not None and not image.requires_grad:
+                rows = Tensor.make_const(self.saved_rows)
+            else:
+                padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
+                patches = Windows((kh, kw), s, dilation=d)(padded)
+                n, h_out, w_out = patches.shape[:3]
+                rows = patches.reshape((n * h_out * w_out, kh * kw * image.shape[3]))
+            grad_kernel = (rows.transpose() @ out_grad.reshape((rows.shape[0], kernel.shape[3]))).reshape(kernel.shape)
         return grad_image, grad_kernel
         # END SOLUTION
 
