@@ -46,13 +46,19 @@ def secrets(course, assignment):
         hidden += notebook_hidden
     regions = student_build.stubbed_regions(course.library, assignment, course.notebook_names())
     library_lines = [line for region in regions for line in region_lines(region)]
-    public_library = set()  # the lines outside the stubbed regions: a region may repeat one
+    return sorted(set(solutions + notebooks.distinctive(library_lines, public_lines(regions)))), sorted(set(hidden))
+
+
+def public_lines(regions):
+    """The stripped lines of the regions' files outside every one of ``regions``: what students
+    see anyway, even where a region repeats one of them."""
+    public = set()
     for path in {region.path for region in regions}:
         inside = {number for region in regions if region.path == path
                   for number in range(region.begin, region.end + 1)}
-        public_library.update(line.strip() for number, line in enumerate(path.read_text().splitlines(), 1)
-                              if number not in inside)
-    return sorted(set(solutions + notebooks.distinctive(library_lines, public_library))), sorted(set(hidden))
+        public.update(line.strip() for number, line in enumerate(path.read_text().splitlines(), 1)
+                      if number not in inside)
+    return public
 
 
 def find(lines, paths):
