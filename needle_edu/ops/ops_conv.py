@@ -138,8 +138,8 @@ class Conv(TensorOp):
             else:
                 padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
                 patches = Windows((kh, kw), s, dilation=d)(padded)
-                n, h_out, w_out = patches.shape[:3]
-                rows = patches.reshape((n * h_out * w_out, kh * kw * image.shape[3]))
+                windows = patches.shape[0] * patches.shape[1] * patches.shape[2]
+                rows = patches.reshape((windows, kh * kw * image.shape[3]))
             grad_kernel = (rows.transpose() @ out_grad.reshape((rows.shape[0], kernel.shape[3]))).reshape(kernel.shape)
         return grad_image, grad_kernel
         # END SOLUTION
