@@ -71,6 +71,7 @@ class Conv(TensorOp):
         self.stride = _positive_int("Conv", "stride", stride)
         self.dilation = _positive_int("Conv", "dilation", dilation)
         self.padding = _padding_pair(padding)
+        self.keep_rows, self.saved_rows = False, None
 
     def check_inputs(self, a, b):
         if a.ndim != 4 or b.ndim != 4:
@@ -98,7 +99,7 @@ class Conv(TensorOp):
         patches = im2col(pad_hw(a, self.padding), (kh, kw), self.stride, self.dilation)
         n, h_out, w_out = patches.shape[:3]
         rows = patches.compact().reshape((n * h_out * w_out, kh * kw * c_in))
-        if getattr(self, "keep_rows", False):
+        if self.keep_rows:
             self.saved_rows = rows
         return (rows @ b.reshape((kh * kw * c_in, c_out))).reshape((n, h_out, w_out, c_out))
 
@@ -133,7 +134,7 @@ class Conv(TensorOp):
         if kernel.requires_grad:
             # The matmul view: the forward pass is rows @ weights, so the weights' gradient is
             # rows transposed @ out_grad, the rows being the patches of the padded input.
-            if getattr(self, "saved_rows", None) is not None and not image.requires_grad:
+            if self.saved_rows is not None and not image.requires_grad:
                 rows = Tensor.make_const(self.saved_rows)
             else:
                 padded = pad(image, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else image
